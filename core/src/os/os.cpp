@@ -1,0 +1,106 @@
+// Linux implementation of os.hpp: thin wrappers over system calls.
+#include "os/os.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace zheap::os {
+
+namespace {
+constinit std::atomic<std::size_t> cached_page_size{0};
+}
+
+std::size_t page_size() noexcept {
+  std::size_t size = cached_page_size.load(std::memory_order_relaxed);
+  if (size == 0) {
+    size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    cached_page_size.store(size, std::memory_order_relaxed);
+  }
+  return size;
+}
+
+void* map(std::size_t len) noexcept {
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void* map_aligned(std::size_t len, std::size_t alignment) noexcept {
+  const std::size_t page = page_size();
+  if (alignment <= page) return map(len);
+  const std::size_t rounded = (len + page - 1) & ~(page - 1);
+  const std::size_t oversized = rounded + alignment - page;
+  if (oversized < rounded) return nullptr;  // overflow
+  auto* raw = static_cast<char*>(map(oversized));
+  if (raw == nullptr) return nullptr;
+  const auto start = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (start + alignment - 1) & ~(alignment - 1);
+  const std::size_t head = aligned - start;
+  if (head != 0) unmap(raw, head);
+  const std::size_t tail = oversized - head - rounded;
+  if (tail != 0) unmap(reinterpret_cast<char*>(aligned) + rounded, tail);
+  return reinterpret_cast<void*>(aligned);
+}
+
+void unmap(void* p, std::size_t len) noexcept { ::munmap(p, len); }
+
+void* remap(void* p, std::size_t old_len, std::size_t new_len, bool may_move) noexcept {
+  void* q = ::mremap(p, old_len, new_len, may_move ? MREMAP_MAYMOVE : 0);
+  return q == MAP_FAILED ? nullptr : q;
+}
+
+void decommit(void* p, std::size_t len) noexcept { ::madvise(p, len, MADV_DONTNEED); }
+
+bool protect_none(void* p, std::size_t len) noexcept { return ::mprotect(p, len, PROT_NONE) == 0; }
+bool protect_read_write(void* p, std::size_t len) noexcept {
+  return ::mprotect(p, len, PROT_READ | PROT_WRITE) == 0;
+}
+
+int thread_id() noexcept { return static_cast<int>(::syscall(SYS_gettid)); }
+int process_id() noexcept { return static_cast<int>(::getpid()); }
+
+const char* getenv(const char* name) noexcept {
+  if (environ == nullptr || name == nullptr) return nullptr;
+  const std::size_t name_len = std::strlen(name);
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    if (std::strncmp(*entry, name, name_len) == 0 && (*entry)[name_len] == '=') return *entry + name_len + 1;
+  }
+  return nullptr;
+}
+
+void write_all(int fd, const char* data, std::size_t len) noexcept {
+  const int saved_errno = errno;
+  while (len > 0) {
+    const ssize_t n = ::write(fd, data, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    data += n;
+    len -= static_cast<std::size_t>(n);
+  }
+  errno = saved_errno;
+}
+
+bool random_bytes(void* buffer, std::size_t len) noexcept {
+  auto* out = static_cast<char*>(buffer);
+  while (len > 0) {
+    const ssize_t n = ::getrandom(out, len, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    out += n;
+    len -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace zheap::os

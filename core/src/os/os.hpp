@@ -1,0 +1,48 @@
+// Every call zheap makes into the operating system, behind one header.
+//
+// Nothing here allocates, throws or takes a lock, so all of it may be called from inside
+// malloc, before main and after static destructors. Failures are answered with nullptr /
+// false; errno is whatever the system call left.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace zheap::os {
+
+// The system page size (4096 on x86-64 Linux); read once, then cached.
+std::size_t page_size() noexcept;
+
+// Anonymous private read-write memory, zero-filled. `len` is rounded up to pages by the
+// kernel; pass the same `len` to unmap. nullptr when the system refuses.
+void* map(std::size_t len) noexcept;
+// As map(), with the start aligned to `alignment` (a power of two, any size): maps
+// len + alignment - page and trims both ends.
+void* map_aligned(std::size_t len, std::size_t alignment) noexcept;
+void unmap(void* p, std::size_t len) noexcept;
+// mremap: grow or shrink a mapping made by map(); in place only unless `may_move`.
+// nullptr when it cannot.
+void* remap(void* p, std::size_t old_len, std::size_t new_len, bool may_move) noexcept;
+// Gives the pages' physical memory back to the system; the range stays mapped and
+// reads as zeros afterwards (MADV_DONTNEED).
+void decommit(void* p, std::size_t len) noexcept;
+// Page protection, for guard pages: no access / read-write.
+bool protect_none(void* p, std::size_t len) noexcept;
+bool protect_read_write(void* p, std::size_t len) noexcept;
+
+// The kernel's id of the calling thread.
+int thread_id() noexcept;
+int process_id() noexcept;
+
+// The value of an environment variable, read from `environ` directly (libc's getenv may
+// not be ready when the shim starts). nullptr when unset.
+const char* getenv(const char* name) noexcept;
+
+// write(2) of the whole buffer, retrying short writes and EINTR; errno is preserved.
+void write_all(int fd, const char* data, std::size_t len) noexcept;
+inline void write_stderr(const char* data, std::size_t len) noexcept { write_all(2, data, len); }
+
+// Fills `buffer` with random bytes from the kernel (getrandom); false on failure.
+bool random_bytes(void* buffer, std::size_t len) noexcept;
+
+}  // namespace zheap::os
