@@ -5,8 +5,11 @@
 // return), and blocks that outlive the thread that allocated them (half of each
 // thread's blocks are handed back to the main thread, which frees them after the join).
 //
-//   --threads=N  threads alive at once (default 4)   --waves=N  (default 4000)
+//   --threads=N  threads alive at once, one wave (default 4)
+//   --created=N  threads created in all, in waves of --threads (default 8000), so the work
+//                is the same whatever the thread count
 //   --blocks=N   blocks each thread allocates (default 200)
+#include <algorithm>
 #include <thread>
 
 #include "workload.hpp"
@@ -14,7 +17,8 @@
 int main(int argc, char** argv) {
   workload::Args args(argc, argv);
   const int threads = args.threads(4);
-  const std::size_t waves = args.scaled(static_cast<std::size_t>(args.integer("waves", 4000)));
+  const std::size_t created = args.scaled(static_cast<std::size_t>(args.integer("created", 8000)));
+  const std::size_t waves = std::max<std::size_t>(1, created / threads);
   const std::size_t blocks_per_thread = static_cast<std::size_t>(args.integer("blocks", 200));
   const std::uint64_t seed = args.seed();
   args.finish();
