@@ -8,7 +8,8 @@ runs once on its own (the system malloc), then once per mode with
 LD_PRELOAD=<shim> ZHEAP_ALLOCATOR=<mode>, each time in a fresh directory with freshly
 generated inputs. The test passes when every run's exit status and stdout equal the
 first run's. stderr is not compared (a mode may report on stderr at exit), but it is
-shown when a run differs.
+shown when a run differs, and a mode the shim rejects (its one line on stderr naming
+ZHEAP_ALLOCATOR) fails the test rather than passing under the default mode.
 
 Exit status: 0 pass, 1 a difference, 77 (meson's "skipped") when the program is not
 installed. Every job is deterministic and small (a few seconds for all runs together).
@@ -239,7 +240,13 @@ def main():
         for mode in filter(None, args.modes.split(",")):
             label = f"LD_PRELOAD={shim.name} ZHEAP_ALLOCATOR={mode}"
             result = run(job, Path(tmp) / f"mode-{mode}", dict(env, LD_PRELOAD=str(shim), ZHEAP_ALLOCATOR=mode))
-            if result.returncode == baseline.returncode and result.stdout == baseline.stdout:
+            rejected = [line for line in result.stderr.decode(errors="replace").splitlines()
+                        if "ZHEAP_ALLOCATOR" in line]
+            if rejected:
+                # The shim ran its default mode instead: passing would be a lie.
+                print(f"FAIL {label}: the shim does not accept this mode: {rejected[0]}")
+                failures += 1
+            elif result.returncode == baseline.returncode and result.stdout == baseline.stdout:
                 print(f"  ok   {label}")
             else:
                 show_difference(label, baseline, result)
