@@ -10,8 +10,9 @@
 //          A thread's first chunk starts with its ThreadState (64 bytes).
 //   large  (requests of 1 MiB and more): a span of its own, uncommitted on free.
 // Every block has a 16-byte header just before it: usable size, the offset from the
-// block's start (or its span's start) to the data, and its kind; so free without size and
-// malloc_usable_size are exact.
+// block's start (or its span's start) to the data, its kind, and for small blocks the
+// distance back to the previous block; so free without size and malloc_usable_size are
+// exact, and LIFO frees unwind the bump one block after another.
 //
 // Thread safety: a thread's bump state is touched only by that thread (through an
 // initial-exec TLS pointer). free() looks at the *calling* thread's state only: if the
@@ -28,6 +29,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 
 #include "bootstrap.hpp"
@@ -52,12 +54,28 @@ constexpr std::size_t free_span_capacity = 1024;
 
 enum class Kind : std::uint32_t { small = 0x5a41534d, large = 0x5a414c47 };
 
-struct BlockHeader {
-  std::uint64_t usable;  // bytes from the data pointer the caller may use
-  std::uint32_t offset;  // data - block start (small) / data - span start (large)
-  Kind kind;
+// Small blocks (< large_threshold, so 32-bit fields suffice) also record the distance back
+// to the previous block's data in the same chunk, so that freeing blocks in LIFO order
+// unwinds the bump step by step (a std::string's buffer, then the string).
+struct SmallHeader {
+  std::uint32_t usable;     // bytes from the data pointer the caller may use
+  std::uint32_t offset;     // data - block start
+  std::uint32_t prev_gap;   // data - previous block's data; 0: first block of the chunk
+  Kind kind;                // Kind::small
 };
-static_assert(sizeof(BlockHeader) == header_size);
+struct LargeHeader {
+  std::uint64_t usable;     // bytes from the data pointer the caller may use
+  std::uint32_t offset;     // data - span start
+  Kind kind;                // Kind::large
+};
+static_assert(sizeof(SmallHeader) == header_size && sizeof(LargeHeader) == header_size);
+static_assert(offsetof(SmallHeader, kind) == offsetof(LargeHeader, kind));
+
+Kind kind_of(void* ptr) noexcept {
+  Kind kind;
+  std::memcpy(&kind, static_cast<unsigned char*>(ptr) - sizeof(Kind), sizeof kind);
+  return kind;
+}
 
 struct alignas(64) ThreadState {
   std::uintptr_t cursor;   // next free byte in the current chunk
@@ -94,8 +112,9 @@ std::uintptr_t align_up(std::uintptr_t value, std::size_t alignment) noexcept {
   return (value + alignment - 1) & ~(std::uintptr_t{alignment} - 1);
 }
 
-BlockHeader* header_of(void* ptr) noexcept {
-  return reinterpret_cast<BlockHeader*>(static_cast<unsigned char*>(ptr) - header_size);
+template <class Header>
+Header* header_of(void* ptr) noexcept {
+  return reinterpret_cast<Header*>(static_cast<unsigned char*>(ptr) - header_size);
 }
 
 // --- spans of the reserved range -----------------------------------------------------
@@ -198,7 +217,7 @@ void* allocate_large(std::size_t size, std::size_t alignment) noexcept {
   const std::uintptr_t span = take_span(len, alignment > page ? alignment : page);
   if (span == 0) return nullptr;
   const std::uintptr_t data = span + data_offset;
-  auto* header = reinterpret_cast<BlockHeader*>(data - header_size);
+  auto* header = reinterpret_cast<LargeHeader*>(data - header_size);
   header->usable = len - data_offset;
   header->offset = static_cast<std::uint32_t>(data_offset);
   header->kind = Kind::large;
@@ -228,9 +247,10 @@ void* arena_allocate(std::size_t size, std::size_t alignment) noexcept {
     if (!next_chunk(s)) return nullptr;
     data = align_up(s->cursor + header_size, alignment);
   }
-  auto* header = reinterpret_cast<BlockHeader*>(data - header_size);
-  header->usable = rounded;
+  auto* header = reinterpret_cast<SmallHeader*>(data - header_size);
+  header->usable = static_cast<std::uint32_t>(rounded);
   header->offset = static_cast<std::uint32_t>(data - s->cursor);
+  header->prev_gap = s->last == 0 ? 0 : static_cast<std::uint32_t>(data - s->last);
   header->kind = Kind::small;
   s->cursor = data + rounded;
   s->last = data;
@@ -242,44 +262,51 @@ void* arena_allocate_default(std::size_t size) noexcept { return arena_allocate(
 void* arena_allocate_zeroed(std::size_t size) noexcept {
   void* p = arena_allocate(size, 16);
   // Large blocks are fresh (or uncommitted and recommitted) pages: zero already.
-  if (p != nullptr && header_of(p)->kind == Kind::small) std::memset(p, 0, size);
+  if (p != nullptr && kind_of(p) == Kind::small) std::memset(p, 0, size);
   return p;
 }
 
 void arena_release(void* ptr) noexcept {
-  BlockHeader* header = header_of(ptr);
-  if (header->kind == Kind::large) {
+  if (kind_of(ptr) == Kind::large) {
+    const LargeHeader* header = header_of<LargeHeader>(ptr);
     const std::uintptr_t span = reinterpret_cast<std::uintptr_t>(ptr) - header->offset;
     give_span(span, header->offset + header->usable);
     return;
   }
   ThreadState* s = thread_state;
   if (s == nullptr) return;
-  if (s->last == reinterpret_cast<std::uintptr_t>(ptr)) {
-    s->cursor = s->last - header->offset;  // the most recent block: roll the bump back
-    s->last = 0;
+  const auto data = reinterpret_cast<std::uintptr_t>(ptr);
+  if (s->last == data) {
+    // The most recent block: roll the bump back, and make the block before it the most
+    // recent one (if it is still live, freeing it next rolls back further).
+    const SmallHeader* header = header_of<SmallHeader>(ptr);
+    s->cursor = data - header->offset;
+    s->last = header->prev_gap == 0 ? 0 : data - header->prev_gap;
   } else {
     ++s->frees;
   }
 }
 
-std::size_t arena_usable_size(void* ptr) noexcept { return header_of(ptr)->usable; }
+std::size_t arena_usable_size(void* ptr) noexcept {
+  if (kind_of(ptr) == Kind::large) return header_of<LargeHeader>(ptr)->usable;
+  return header_of<SmallHeader>(ptr)->usable;
+}
 
 void* arena_reallocate(void* ptr, std::size_t size) noexcept {
-  BlockHeader* header = header_of(ptr);
-  if (size <= header->usable) return ptr;  // shrinking keeps the block as it is
+  const std::size_t usable = arena_usable_size(ptr);
+  if (size <= usable) return ptr;  // shrinking keeps the block as it is
   const std::size_t rounded = (size + 15) & ~std::size_t{15};
   ThreadState* s = thread_state;
   const auto data = reinterpret_cast<std::uintptr_t>(ptr);
-  if (header->kind == Kind::small && size < large_threshold && s != nullptr && s->last == data &&
+  if (kind_of(ptr) == Kind::small && size < large_threshold && s != nullptr && s->last == data &&
       rounded <= s->end - data) {
-    header->usable = rounded;  // the most recent block grows in place
+    header_of<SmallHeader>(ptr)->usable = static_cast<std::uint32_t>(rounded);  // grows in place
     s->cursor = data + rounded;
     return ptr;
   }
   void* moved = arena_allocate(size, 16);
   if (moved == nullptr) return nullptr;
-  std::memcpy(moved, ptr, header->usable);
+  std::memcpy(moved, ptr, usable);
   arena_release(ptr);
   return moved;
 }

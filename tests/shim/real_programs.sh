@@ -1,0 +1,36 @@
+#!/bin/bash
+# Programs nobody here wrote, run under LD_PRELOAD=libzheap.so in one mode; each must
+# exit 0 and print what it prints without zheap.
+#   real_programs.sh <libzheap.so> <mode>
+set -euo pipefail
+lib=$1 mode=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+run() { LD_PRELOAD=$lib ZHEAP_ALLOCATOR=$mode "$@"; }
+
+seq 1 200000 | shuf --random-source=<(yes) > "$work/numbers"
+sort -n "$work/numbers" > "$work/sorted.expected"
+run sort -n "$work/numbers" > "$work/sorted"
+cmp "$work/sorted" "$work/sorted.expected"
+
+run sort --parallel=4 -S 1M -n "$work/numbers" > "$work/sorted"   # threads and temp files
+cmp "$work/sorted" "$work/sorted.expected"
+
+run gzip -c "$work/numbers" | run gzip -dc | cmp - "$work/numbers"
+run tar -C "$work" -cf "$work/archive.tar" numbers sorted
+[ "$(run tar -tf "$work/archive.tar" | wc -l)" -eq 2 ]
+
+out=$(run python3 -c '
+import threading, json, subprocess
+d = {str(i): list(range(i % 100)) for i in range(20000)}
+s = json.dumps(d); assert json.loads(s) == d
+def work(): sum(len(str(x)) for x in range(200000))
+ts = [threading.Thread(target=work) for _ in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(subprocess.run(["echo", "child"], capture_output=True, text=True).stdout.strip())
+')
+[ "$out" = "child" ]
+
+[ "$(run bash -c 'x=$(for i in $(seq 1 2000); do echo $i; done | wc -l); echo $x')" = "2000" ]
+run find /usr/include -name '*.h' > /dev/null
+echo "real programs under $mode: ok"
