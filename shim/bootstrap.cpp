@@ -1,6 +1,7 @@
 #include "bootstrap.hpp"
 
 #include <atomic>
+#include <cerrno>
 
 #include "report.hpp"
 
@@ -30,6 +31,7 @@ void* allocate(std::size_t size, std::size_t alignment) noexcept {
   if (alignment < 16) alignment = 16;
   if (size > region_size || alignment > region_size) {
     report_bootstrap_exhausted();
+    errno = ENOMEM;
     return nullptr;
   }
   const std::size_t rounded = (size + 15) & ~std::size_t{15};
@@ -39,6 +41,7 @@ void* allocate(std::size_t size, std::size_t alignment) noexcept {
     const std::size_t end = data + rounded;
     if (end > region_size) {
       report_bootstrap_exhausted();
+      errno = ENOMEM;
       return nullptr;
     }
     if (cursor.compare_exchange_weak(start, end, std::memory_order_relaxed)) {

@@ -16,6 +16,10 @@
 //   usable_size(ptr)           >= the size asked; the caller may use all of it.
 //   reallocate(ptr, size)      optional: ptr owned, size > 0; nullptr leaves ptr intact.
 //   owns                       which non-bootstrap pointers are this heap's (see Ownership).
+//   libc_conformant            allocate_default and release behave as glibc's malloc and
+//                              free at the edges: requests above PTRDIFF_MAX fail, a failure
+//                              sets errno to ENOMEM, release leaves errno alone. Then malloc
+//                              and free jump straight to them when no layer is active.
 #pragma once
 
 #include <cstddef>
@@ -39,6 +43,7 @@ struct Heap {
   std::size_t (*usable_size)(void* ptr) noexcept;
   void* (*reallocate)(void* ptr, std::size_t size) noexcept;
   Ownership owns;
+  bool libc_conformant;
   std::uintptr_t range_begin;
   std::uintptr_t range_end;
   // Fork: take every lock of this mode (in the order the mode documents) / give them back.

@@ -23,6 +23,9 @@ enum class api : std::uint8_t {
 
 namespace layers {
 
+// True when any layer is on (limit, fail-at, stats, log). When false, malloc and free call
+// the heap with nothing around them (the hot path: a few instructions and one jump).
+inline bool active() noexcept { return false; }
 // True when any layer wants to see frees (then the dispatch pays for usable_size()).
 inline bool observes_frees() noexcept { return false; }
 // False: fail this allocation with ENOMEM / std::bad_alloc.

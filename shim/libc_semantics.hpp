@@ -44,13 +44,23 @@ inline void* allocate_aligned(std::size_t size, std::size_t alignment, api famil
   return p;
 }
 
-inline void release(void* ptr, api family, const char* function) noexcept {
-  if (ptr == nullptr) return;
+// free() with the layers watching, or on a heap that may change errno: kept out of line
+// so that the fast path of free() needs no stack frame.
+[[gnu::noinline]] inline void release_observed(const Heap& h, void* ptr, api family, const char* function) noexcept {
   const int saved_errno = errno;  // free() never changes errno (POSIX 2024, glibc)
-  const Heap& h = heap();
   if (layers::observes_frees()) layers::on_free(ptr, usable_size_of(h, ptr), family);
   release_pointer(h, ptr, function);
   errno = saved_errno;
+}
+
+inline void release(void* ptr, api family, const char* function) noexcept {
+  if (ptr == nullptr) return;
+  const Heap& h = heap();
+  if (h.libc_conformant && !layers::active()) [[likely]] {
+    release_pointer(h, ptr, function);
+    return;
+  }
+  release_observed(h, ptr, family, function);
 }
 
 // A free that knows the size the block was asked with (sized delete, free_sized).
@@ -74,8 +84,10 @@ inline void* memalign_checked(std::size_t alignment, std::size_t size) noexcept 
 // --- the C API -----------------------------------------------------------------------
 
 inline void* malloc(std::size_t size) noexcept {
+  const Heap& h = heap();
+  if (h.libc_conformant && !layers::active()) [[likely]] return h.allocate_default(size);
   if (size > max_request || !layers::admit(size)) [[unlikely]] return fail_enomem();
-  void* p = heap().allocate_default(size);
+  void* p = h.allocate_default(size);
   if (p == nullptr) [[unlikely]] return fail_enomem();
   layers::on_alloc(p, size, api::malloc);
   return p;

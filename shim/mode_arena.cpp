@@ -29,7 +29,9 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #include "bootstrap.hpp"
@@ -108,6 +110,12 @@ constinit ThreadState* retired_head = nullptr;
 constinit pthread_key_t state_key = 0;
 [[gnu::tls_model("initial-exec")]] constinit thread_local ThreadState* thread_state = nullptr;
 
+// Every failed allocation goes through here: malloc's contract (libc_conformant).
+void* out_of_memory() noexcept {
+  errno = ENOMEM;
+  return nullptr;
+}
+
 std::uintptr_t align_up(std::uintptr_t value, std::size_t alignment) noexcept {
   return (value + alignment - 1) & ~(std::uintptr_t{alignment} - 1);
 }
@@ -161,7 +169,9 @@ std::uintptr_t take_span(std::size_t len, std::size_t alignment) noexcept {
 }
 
 void give_span(std::uintptr_t begin, std::size_t len) noexcept {
+  const int saved_errno = errno;  // free() leaves errno alone
   os::uncommit(reinterpret_cast<void*>(begin), len);
+  errno = saved_errno;
   committed.fetch_sub(len, std::memory_order_relaxed);
   SpinLockGuard guard(span_lock);
   remember_free_span(begin, len);
@@ -212,10 +222,10 @@ ThreadState* thread_state_slow() noexcept {
 void* allocate_large(std::size_t size, std::size_t alignment) noexcept {
   const std::size_t page = os::page_size();
   const std::size_t data_offset = alignment > header_size ? alignment : header_size;
-  if (size > SIZE_MAX / 2) return nullptr;
+  if (size > PTRDIFF_MAX) return out_of_memory();
   const std::size_t len = align_up(data_offset + size, page);
   const std::uintptr_t span = take_span(len, alignment > page ? alignment : page);
-  if (span == 0) return nullptr;
+  if (span == 0) return out_of_memory();
   const std::uintptr_t data = span + data_offset;
   auto* header = reinterpret_cast<LargeHeader*>(data - header_size);
   header->usable = len - data_offset;
@@ -234,17 +244,17 @@ bool next_chunk(ThreadState* s) noexcept {
 }
 
 void* arena_allocate(std::size_t size, std::size_t alignment) noexcept {
-  if (alignment > max_alignment) return nullptr;
+  if (alignment > max_alignment) return out_of_memory();
   if (size >= large_threshold || alignment >= large_threshold) return allocate_large(size, alignment);
   ThreadState* s = thread_state;
   if (s == nullptr) [[unlikely]] {
     s = thread_state_slow();
-    if (s == nullptr) return reentered() ? bootstrap::allocate(size, alignment) : nullptr;
+    if (s == nullptr) return reentered() ? bootstrap::allocate(size, alignment) : out_of_memory();
   }
   const std::size_t rounded = (size + 15) & ~std::size_t{15};
   std::uintptr_t data = align_up(s->cursor + header_size, alignment);
   if (data + rounded > s->end) [[unlikely]] {
-    if (!next_chunk(s)) return nullptr;
+    if (!next_chunk(s)) return out_of_memory();
     data = align_up(s->cursor + header_size, alignment);
   }
   auto* header = reinterpret_cast<SmallHeader*>(data - header_size);
@@ -331,6 +341,7 @@ constinit Heap arena_heap = {
     .usable_size = arena_usable_size,
     .reallocate = arena_reallocate,
     .owns = Ownership::reserved_range,
+    .libc_conformant = true,
     .range_begin = 0,  // the reserve, set at start
     .range_end = 0,
     .fork_prepare = arena_fork_prepare,

@@ -61,6 +61,7 @@ constinit Heap jemalloc_heap = {
     .usable_size = nullptr,       // jemalloc's malloc_usable_size
     .reallocate = nullptr,        // jemalloc's realloc
     .owns = Ownership::all_but_brk_heap,
+    .libc_conformant = true,
     .range_begin = 0,
     .range_end = 0,
     .fork_prepare = nullptr,      // jemalloc registers its own pthread_atfork handlers

@@ -43,6 +43,7 @@ constinit Heap libc_heap = {
     .usable_size = nullptr,       // glibc's malloc_usable_size
     .reallocate = nullptr,        // glibc's realloc
     .owns = Ownership::everything,
+    .libc_conformant = true,
     .range_begin = 0,
     .range_end = 0,
     .fork_prepare = nullptr,      // glibc's fork() locks its own arenas
