@@ -155,6 +155,16 @@ TEST(ShimInProcess, ArenaFreesFromOtherThreadsAreSafe) {
   zheap_test_free(after);
 }
 
+// A thread's arena state is handed back when it exits: the next new thread carries on in
+// the same chunk, right after the last block of the thread before.
+TEST(ShimInProcess, ArenaReusesTheStateOfAnExitedThread) {
+  if (mode() != "arena") GTEST_SKIP() << "arena mode only";
+  std::uintptr_t first_thread_block = 0, second_thread_block = 0;
+  std::thread([&] { first_thread_block = reinterpret_cast<std::uintptr_t>(zheap_test_malloc(100)); }).join();
+  std::thread([&] { second_thread_block = reinterpret_cast<std::uintptr_t>(zheap_test_malloc(100)); }).join();
+  EXPECT_EQ(second_thread_block, first_thread_block + 112 + 16);  // 100 -> 112, then a header
+}
+
 // ZHEAP_ARENA_LIMIT=64m (set by meson for this run): allocation fails with ENOMEM at the
 // cap, and memory given back by large frees can be used again.
 TEST(ShimInProcess, ArenaLimitCapsMappedBytes) {
