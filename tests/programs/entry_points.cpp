@@ -308,6 +308,13 @@ void check_operators() {
     thrown = true;
   }
   CHECK(thrown && new_handler_calls == 3);
+  // A nothrow new whose new-handler throws bad_alloc still returns nullptr.
+  std::set_new_handler([] { throw std::bad_alloc(); });
+  CHECK(::operator new(SIZE_MAX / 2, std::nothrow) == nullptr);
+  CHECK(::operator new[](SIZE_MAX / 2, std::nothrow) == nullptr);
+  CHECK(::operator new(SIZE_MAX / 2, std::align_val_t{64}, std::nothrow) == nullptr);
+  CHECK(::operator new[](SIZE_MAX / 2, std::align_val_t{64}, std::nothrow) == nullptr);
+  std::set_new_handler(nullptr);
   // The standard library on top (exceptions allocate too).
   std::vector<std::string> strings;
   for (int i = 0; i < 1000; ++i) strings.push_back(std::string(i % 50 + 20, 'x'));

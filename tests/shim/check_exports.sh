@@ -17,5 +17,11 @@ if [ "$in_map" != "$wanted" ]; then
   echo "libzheap.map's global list differs from $expected"
   status=1
 fi
+# libzheap.so itself must not pull in the C++ runtime (1 MiB and ~1 ms per preloaded
+# process; see shim/operator_new.cpp).
+if readelf -d "$lib" | grep -q 'NEEDED.*libstdc++'; then
+  echo "libzheap.so depends on libstdc++"
+  status=1
+fi
 [ "$status" -eq 0 ] && echo "exported symbols: $(echo "$actual" | wc -l), as listed"
 exit $status
