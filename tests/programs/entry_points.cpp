@@ -335,6 +335,32 @@ void check_mode(const char* expected) {
   if (std::strcmp(expected, "arena") == 0) CHECK(usable == 16);
 }
 
+// Before main (the earliest constructor) and after it (atexit, static destructors): the
+// shim must serve both.
+void* allocated_before_main = nullptr;
+
+[[gnu::constructor(101)]] void allocate_before_main() {
+  allocated_before_main = malloc(333);
+  CHECK(allocated_before_main != nullptr);
+  std::memset(allocated_before_main, 0x11, 333);
+}
+
+struct FreesAtExit {
+  ~FreesAtExit() {
+    void* late = malloc(100);
+    CHECK(late != nullptr);
+    late = realloc(late, 10000);
+    CHECK(late != nullptr);
+    free(late);
+    delete new std::string(100, 'x');
+  }
+} frees_at_exit;
+
+void free_at_exit() {
+  CHECK(static_cast<unsigned char*>(allocated_before_main)[332] == 0x11);
+  free(allocated_before_main);
+}
+
 const Function checks[] = {check_malloc,        check_free,           check_calloc,      check_realloc,
                            check_reallocarray,  check_posix_memalign, check_aligned_alloc,
                            check_memalign,      check_valloc_pvalloc, check_glibc_aliases,
@@ -348,6 +374,7 @@ void* run_as_thread(void* function) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::atexit(free_at_exit);
   if (argc > 1) check_mode(argv[1]);
   for (Function check : checks) check();
   for (Function check : checks) {  // each as the first call of a fresh thread
