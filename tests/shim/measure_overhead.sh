@@ -41,14 +41,15 @@ printf '%-8s %8s %11s %9s %15s %9s %9s\n' workload glibc zheap-libc jemalloc zhe
 for w in churn sort python; do
   g=$(echo "${times[$w,glibc]}" | median); zl=$(echo "${times[$w,zheap-libc]}" | median)
   j=$(echo "${times[$w,jemalloc]}" | median); zj=$(echo "${times[$w,zheap-jemalloc]}" | median)
-  printf '%-8s %8s %11s %9s %15s %9.3f %9.3f\n' "$w" "$g" "$zl" "$j" "$zj" "$(echo "$zl / $g" | bc -l)" "$(echo "$zj / $j" | bc -l)"
+  printf '%-8s %8s %11s %9s %15s %9.3f %9.3f\n' "$w" "$g" "$zl" "$j" "$zj" "$(awk -v a="$zl" -v b="$g" 'BEGIN {print a / b}')" "$(awk -v a="$zj" -v b="$j" 'BEGIN {print a / b}')"
 done
 echo
 echo "/bin/true start-up (peak RSS KB, task-clock ms per run over 300 runs):"
 startup() {
   local label=$1; shift
   local rss; rss=$(/usr/bin/time -f %M env -i "$@" /bin/true 2>&1)
-  local clock; clock=$(perf stat -r 300 -e task-clock env -i "$@" /bin/true 2>&1 | awk '/task-clock/ {print $1}')
+  local clock=n/a
+  command -v perf > /dev/null && clock=$(perf stat -r 300 -e task-clock env -i "$@" /bin/true 2>&1 | awk '/task-clock/ {print $1}')
   printf '  %-34s %6s KB %8s ms\n' "$label" "$rss" "$clock"
 }
 startup "no preload" X=1

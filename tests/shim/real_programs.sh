@@ -33,4 +33,23 @@ print(subprocess.run(["echo", "child"], capture_output=True, text=True).stdout.s
 
 [ "$(run bash -c 'x=$(for i in $(seq 1 2000); do echo $i; done | wc -l); echo $x')" = "2000" ]
 run find /usr/include -name '*.h' > /dev/null
+
+# The others scripts/setup installs, when present.
+if command -v xz > /dev/null; then
+  run xz -T2 -c "$work/numbers" | run xz -dc | cmp - "$work/numbers"
+fi
+if command -v perl > /dev/null; then
+  [ "$(run perl -e 'my %h; $h{$_} = [1 .. ($_ % 30)] for 1 .. 100000; print scalar(keys %h)')" = "100000" ]
+fi
+if command -v sqlite3 > /dev/null; then
+  out=$(run sqlite3 "$work/db" 'create table t(a, b); with recursive n(i) as (select 1 union all select i + 1 from n where i < 50000) insert into t select i, hex(randomblob(40)) from n; create index ti on t(b); select count(*) from t;')
+  [ "$out" = "50000" ]
+fi
+if command -v git > /dev/null; then
+  run git -C "$work" init -q repo
+  cp "$work/numbers" "$work/repo/"
+  run git -C "$work/repo" add numbers
+  run git -C "$work/repo" -c user.name=t -c user.email=t@t commit -qm numbers
+  [ "$(run git -C "$work/repo" log --oneline | wc -l)" -eq 1 ]
+fi
 echo "real programs under $mode: ok"
