@@ -5,6 +5,7 @@
 //   foreign_pointer <path of libforeign_helper.so> [--stray]
 #include <dlfcn.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -33,11 +34,29 @@ int main(int argc, char** argv) {
   CHECK(dlclose(helper) == 0);
 
   if (argc > 2 && std::strcmp(argv[2], "--stray") == 0) {
+    // stderr goes to a pipe meanwhile: the report must name the pointer, exactly once.
+    int pipe_fds[2];
+    CHECK(pipe(pipe_fds) == 0);
+    const int saved_stderr = dup(2);
+    CHECK(dup2(pipe_fds[1], 2) == 2);
     static long not_from_malloc[4];
     free(&not_from_malloc[2]);
     free(&not_from_malloc[1]);
-    CHECK(malloc_usable_size(&not_from_malloc[2]) == 0);
-    CHECK(realloc(&not_from_malloc[2], 10) == nullptr);
+    const std::size_t usable = malloc_usable_size(&not_from_malloc[2]);
+    void* moved = realloc(&not_from_malloc[2], 10);
+    dup2(saved_stderr, 2);
+    close(pipe_fds[1]);
+    char report[4096] = {};
+    const ssize_t n = read(pipe_fds[0], report, sizeof report - 1);
+    CHECK(usable == 0);
+    CHECK(moved == nullptr);
+    CHECK(n > 0);
+    char expected[64];
+    std::snprintf(expected, sizeof expected, "free(%p)", static_cast<void*>(&not_from_malloc[2]));
+    CHECK(std::strstr(report, expected) != nullptr);
+    int reports = 0;
+    for (const char* at = report; (at = std::strstr(at, "zheap:")) != nullptr; ++at) ++reports;
+    CHECK(reports == 1);
   }
   std::printf("foreign_pointer: ok\n");
   return 0;
