@@ -34,6 +34,11 @@ print(subprocess.run(["echo", "child"], capture_output=True, text=True).stdout.s
 [ "$(run bash -c 'x=$(for i in $(seq 1 2000); do echo $i; done | wc -l); echo $x')" = "2000" ]
 run find /usr/include -name '*.h' > /dev/null
 
+# The C++ compiler (cc1plus allocates heavily), and the program it builds.
+printf '#include <iostream>\n#include <map>\n#include <string>\nint main() { std::map<std::string, int> m; for (int i = 0; i < 1000; ++i) m[std::to_string(i)] = i; std::cout << m.size() << "\\n"; }\n' > "$work/map.cpp"
+run c++ -O1 -o "$work/map" "$work/map.cpp"
+[ "$(run "$work/map")" = "1000" ]
+
 # The others scripts/setup installs, when present.
 if command -v xz > /dev/null; then
   run xz -T2 -c "$work/numbers" | run xz -dc | cmp - "$work/numbers"
