@@ -139,7 +139,12 @@ const Heap* choose_heap() noexcept {
 const Heap* start_up() noexcept {
   const Heap* h = active_heap.load(std::memory_order_acquire);
   if (h != &lazy_heap) return h;
-  if (inside_shim || !startup_lock.try_lock()) return nullptr;
+  if (inside_shim) return nullptr;
+  // Calls made before libc has set `environ` cannot see ZHEAP_ALLOCATOR: serve them from
+  // bootstrap and choose later, unless bootstrap is half used (a program that cleared its
+  // environment before its first allocation).
+  if (::environ == nullptr && bootstrap::bytes_used() < bootstrap::region_size / 2) return nullptr;
+  if (!startup_lock.try_lock()) return nullptr;
   h = active_heap.load(std::memory_order_acquire);
   if (h == &lazy_heap) {
     const int saved_errno = errno;

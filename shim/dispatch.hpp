@@ -4,7 +4,8 @@
 // so the hot path never asks "initialised?": it loads one pointer and makes one call.
 // Start-up (dispatch.cpp) never waits: a call that arrives while start-up is running on
 // another thread, or that re-enters the shim on the thread running it (dlopen, dlsym,
-// pthread_atfork, a mode's own initialisation), is served by the bootstrap region.
+// pthread_atfork, a mode's own initialisation), is served by the bootstrap region; so is a
+// call made before libc has set `environ` (the mode could not be read yet).
 //
 // Fork: the pthread_atfork handlers registered at start-up take every shim lock, in this
 // order, and release them in the reverse order in parent and child:
