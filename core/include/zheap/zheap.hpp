@@ -4,3 +4,12 @@
 #include <zheap/alignment.hpp>
 #include <zheap/allocator.hpp>
 #include <zheap/page_allocator.hpp>
+#include <zheap/mutex.hpp>
+#include <zheap/live_block_table.hpp>
+#include <zheap/thread_safe_allocator.hpp>
+#include <zheap/failing_allocator.hpp>
+#include <zheap/logging_allocator.hpp>
+#include <zheap/testing_allocator.hpp>
+#include <zheap/validating_allocator.hpp>
+#include <zheap/pmr_resource.hpp>
+#include <zheap/stl_allocator.hpp>

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -61,6 +62,18 @@ void decommit(void* p, std::size_t len) noexcept { ::madvise(p, len, MADV_DONTNE
 bool protect_none(void* p, std::size_t len) noexcept { return ::mprotect(p, len, PROT_NONE) == 0; }
 bool protect_read_write(void* p, std::size_t len) noexcept {
   return ::mprotect(p, len, PROT_READ | PROT_WRITE) == 0;
+}
+
+void futex_wait(const void* word, std::uint32_t expected) noexcept {
+  const int saved_errno = errno;
+  ::syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+  errno = saved_errno;
+}
+
+void futex_wake(const void* word, int count) noexcept {
+  const int saved_errno = errno;
+  ::syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+  errno = saved_errno;
 }
 
 int thread_id() noexcept { return static_cast<int>(::syscall(SYS_gettid)); }
