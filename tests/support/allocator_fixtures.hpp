@@ -12,9 +12,15 @@
 // no leak once the fixture is gone.
 #pragma once
 
+#include <zheap/arena_allocator.hpp>
+#include <zheap/c_allocator.hpp>
+#include <zheap/config.hpp>
 #include <zheap/failing_allocator.hpp>
+#include <zheap/fixed_buffer_allocator.hpp>
+#include <zheap/jemalloc_allocator.hpp>
 #include <zheap/logging_allocator.hpp>
 #include <zheap/page_allocator.hpp>
+#include <zheap/stack_fallback_allocator.hpp>
 #include <zheap/testing_allocator.hpp>
 #include <zheap/thread_safe_allocator.hpp>
 #include <zheap/validating_allocator.hpp>
@@ -28,31 +34,6 @@
 
 #include "violation_recorder.hpp"
 
-// Allocators still to come arrive in main from other branches; each fixture below is
-// compiled only once its header exists, so merging an allocator enables its fixture.
-#if __has_include(<zheap/c_allocator.hpp>)
-#include <zheap/c_allocator.hpp>
-#define ZHEAP_TEST_HAVE_C_ALLOCATOR 1
-#endif
-#if __has_include(<zheap/jemalloc_allocator.hpp>) && __has_include(<zheap/config.hpp>)
-#include <zheap/config.hpp>
-#include <zheap/jemalloc_allocator.hpp>
-#if ZHEAP_HAVE_JEMALLOC
-#define ZHEAP_TEST_HAVE_JEMALLOC_ALLOCATOR 1
-#endif
-#endif
-#if __has_include(<zheap/arena_allocator.hpp>)
-#include <zheap/arena_allocator.hpp>
-#define ZHEAP_TEST_HAVE_ARENA_ALLOCATOR 1
-#endif
-#if __has_include(<zheap/fixed_buffer_allocator.hpp>)
-#include <zheap/fixed_buffer_allocator.hpp>
-#define ZHEAP_TEST_HAVE_FIXED_BUFFER_ALLOCATOR 1
-#endif
-#if __has_include(<zheap/stack_fallback_allocator.hpp>)
-#include <zheap/stack_fallback_allocator.hpp>
-#define ZHEAP_TEST_HAVE_STACK_FALLBACK_ALLOCATOR 1
-#endif
 // MemoryPool<T> has no Allocator handle (it hands out T objects, not bytes), so it is
 // tested in its own file, not through these fixtures.
 
@@ -79,16 +60,14 @@ struct PageFixture {
   zheap::Allocator allocator() { return zheap::page_allocator(); }
 };
 
-#if ZHEAP_TEST_HAVE_C_ALLOCATOR
 struct CFixture {
   static constexpr const char* name = "c";
   static constexpr AllocatorTraits traits{.thread_safe = true};
   explicit CFixture(zheap::Allocator) {}
   zheap::Allocator allocator() { return zheap::c_allocator(); }
 };
-#endif
 
-#if ZHEAP_TEST_HAVE_JEMALLOC_ALLOCATOR
+#if ZHEAP_HAVE_JEMALLOC
 struct JemallocFixture {
   static constexpr const char* name = "jemalloc";
   static constexpr AllocatorTraits traits{.thread_safe = true};
@@ -97,7 +76,6 @@ struct JemallocFixture {
 };
 #endif
 
-#if ZHEAP_TEST_HAVE_ARENA_ALLOCATOR
 struct ArenaFixture {
   static constexpr const char* name = "arena";
   static constexpr AllocatorTraits traits{.uses_backing = true, .frees_only_last = true};
@@ -105,9 +83,7 @@ struct ArenaFixture {
   zheap::Allocator allocator() { return arena.allocator(); }
   zheap::ArenaAllocator arena;
 };
-#endif
 
-#if ZHEAP_TEST_HAVE_FIXED_BUFFER_ALLOCATOR
 // A fixed buffer of 4 MiB, mapped for the fixture.
 struct FixedBufferFixture {
   static constexpr std::size_t buffer_bytes = std::size_t{4} << 20;
@@ -120,9 +96,7 @@ struct FixedBufferFixture {
   std::span<std::byte> buffer;
   zheap::FixedBufferAllocator fixed;
 };
-#endif
 
-#if ZHEAP_TEST_HAVE_STACK_FALLBACK_ALLOCATOR
 // 4 KiB inline, then the backing allocator.
 struct StackFallbackFixture {
   static constexpr const char* name = "stack_fallback";
@@ -131,7 +105,6 @@ struct StackFallbackFixture {
   zheap::Allocator allocator() { return stack.get(); }
   zheap::StackFallbackAllocator<4096> stack;
 };
-#endif
 
 // ---- The wrappers, each over its backing
 
@@ -182,23 +155,11 @@ struct ValidatingFixture {
 
 // ---- The list the suites are typed over
 
-using AllAllocatorFixtures = ::testing::Types<PageFixture,
-#if ZHEAP_TEST_HAVE_C_ALLOCATOR
-                                              CFixture,
-#endif
-#if ZHEAP_TEST_HAVE_JEMALLOC_ALLOCATOR
+using AllAllocatorFixtures = ::testing::Types<PageFixture, CFixture,
+#if ZHEAP_HAVE_JEMALLOC
                                               JemallocFixture,
 #endif
-#if ZHEAP_TEST_HAVE_ARENA_ALLOCATOR
-                                              ArenaFixture,
-#endif
-#if ZHEAP_TEST_HAVE_FIXED_BUFFER_ALLOCATOR
-                                              FixedBufferFixture,
-#endif
-#if ZHEAP_TEST_HAVE_STACK_FALLBACK_ALLOCATOR
-                                              StackFallbackFixture,
-#endif
-                                              ThreadSafeFixture, FailingFixture, LoggingFixture, TestingFixture,
+                                              ArenaFixture, FixedBufferFixture, StackFallbackFixture, ThreadSafeFixture, FailingFixture, LoggingFixture, TestingFixture,
                                               ValidatingFixture>;
 
 // Names the typed tests after the fixture ("Conformance/page.ZeroLength").
