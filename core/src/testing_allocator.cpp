@@ -27,12 +27,19 @@ std::size_t TestingAllocator::invalid_calls() const noexcept {
 
 void TestingAllocator::release_leaked_blocks() noexcept {
   MutexLock lock(mutex_);
-  // Erasing while iterating would shift entries under the loop: take one at a time.
+  // Erasing while iterating would shift entries under the loop: copy out a batch, then
+  // erase and free it, until none is left.
+  constexpr std::size_t batch_size = 64;
+  LiveBlockTable::Block batch[batch_size];
   while (live_.size() != 0) {
-    LiveBlockTable::Block block;
-    live_.for_each([&](const LiveBlockTable::Block& b) { block = b; });
-    live_.erase(block.address);
-    child_.raw_free(block.address, block.len, block.alignment, 0);
+    std::size_t taken = 0;
+    live_.for_each([&](const LiveBlockTable::Block& b) {
+      if (taken < batch_size) batch[taken++] = b;
+    });
+    for (std::size_t i = 0; i < taken; ++i) {
+      live_.erase(batch[i].address);
+      child_.raw_free(batch[i].address, batch[i].len, batch[i].alignment, 0);
+    }
   }
 }
 

@@ -205,6 +205,29 @@ TYPED_TEST(Conformance, ManyBlocksFreedInRandomOrder) {
   }
 }
 
+TYPED_TEST(Conformance, FreedMemoryIsReclaimed) {
+  const Allocator a = this->allocator();
+  // 1000 rounds of 64 KiB: 64 MiB in all, sixteen times a bounded allocator's capacity,
+  // so an allocator whose free reclaimed nothing would run out.
+  const std::size_t len = fitting_size(this->traits, std::size_t{64} << 10);
+  for (int round = 0; round < 1000; ++round) {
+    auto block = a.alloc<unsigned char>(len);
+    ASSERT_NE(block.data(), nullptr) << "round " << round;
+    block[0] = block[len - 1] = 1;
+    a.free(block);
+  }
+  if constexpr (TypeParam::traits.frees_only_last) {
+    // What such an allocator does promise: the last block, freed, is the next one given.
+    auto first = a.alloc<unsigned char>(100);
+    auto last = a.alloc<unsigned char>(100);
+    a.free(last);
+    auto again = a.alloc<unsigned char>(100);
+    EXPECT_EQ(again.data(), last.data());
+    a.free(again);
+    a.free(first);
+  }
+}
+
 TYPED_TEST(Conformance, ImpossibleRequestsFailWithoutThrowing) {
   const Allocator a = this->allocator();
   auto huge = a.alloc<unsigned char>(std::size_t{1} << 62);

@@ -121,7 +121,7 @@ TEST(PmrResource, OutOfMemoryThrowsBadAllocAndLeaksNothing) {
       },
       std::bad_alloc);
   EXPECT_EQ(numbers.size(), 4u);  // grew to 1, 2, 4, then the 4th allocation failed
-  EXPECT_THROW((void)resource.allocate(8, 3 + 1 + 4), std::bad_alloc);
+  EXPECT_THROW((void)resource.allocate(8, 8), std::bad_alloc);
 }
 
 TEST(PmrResource, ZeroBytesAndOverAlignment) {
@@ -135,10 +135,12 @@ TEST(PmrResource, ZeroBytesAndOverAlignment) {
   resource.deallocate(nothing, 0, 1);
 }
 
+// Outside memory_resource's precondition, but cheap to answer safely.
 TEST(PmrResource, ANonPowerOfTwoAlignmentIsRefused) {
   LeakCheck leaks;
   PmrResource resource(leaks.allocator());
-  EXPECT_THROW((void)resource.allocate(8, 24), std::bad_alloc);
+  volatile std::size_t alignment = 24;  // at run time, as a wrong value would come
+  EXPECT_THROW((void)resource.allocate(8, alignment), std::bad_alloc);
 }
 
 TEST(StlAllocator, OutOfMemoryThrowsBadAllocAndLeaksNothing) {
