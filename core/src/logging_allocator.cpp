@@ -1,14 +1,14 @@
 #include <zheap/logging_allocator.hpp>
 
 #include "os/os.hpp"
-#include "support/format_buffer.hpp"
+#include "support/format.hpp"
 
 namespace zheap {
 
 namespace {
 
 // Two pointers, three numbers and the words around them fit with room to spare.
-using LogLine = support::StackFormatBuffer<160>;
+constexpr std::size_t line_capacity = 160;
 
 LoggingAllocator& self(void* ctx) noexcept { return *static_cast<LoggingAllocator*>(ctx); }
 
@@ -16,19 +16,19 @@ void write_to_stderr(void*, const char* line, std::size_t len) { os::write_stder
 void drop_line(void*, const char*, std::size_t) {}
 
 // "<operation> [<memory> ]len=<len> align=<alignment>"
-void describe_call(LogLine& line, const char* operation, const void* memory, std::size_t len,
+void describe_call(support::BufferWriter& line, const char* operation, const void* memory, std::size_t len,
                    Alignment alignment) noexcept {
-  line.append(operation).append(' ');
-  if (memory != nullptr) line.append_pointer(memory).append(' ');
-  line.append("len=").append_decimal(len).append(" align=").append_decimal(alignment.bytes());
+  line.text(operation).character(' ');
+  if (memory != nullptr) line.pointer(memory).character(' ');
+  line.text("len=").unsigned_decimal(len).text(" align=").unsigned_decimal(alignment.bytes());
 }
 
-void append_result_pointer(LogLine& line, const void* result) noexcept {
-  line.append(" -> ");
+void append_result_pointer(support::BufferWriter& line, const void* result) noexcept {
+  line.text(" -> ");
   if (result == nullptr)
-    line.append("null");
+    line.text("null");
   else
-    line.append_pointer(result);
+    line.pointer(result);
 }
 
 }  // namespace
@@ -43,11 +43,12 @@ Allocator LoggingAllocator::allocator() noexcept { return Allocator(this, &vtabl
 void* LoggingAllocator::alloc(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
   LoggingAllocator& s = self(ctx);
   void* result = s.child_.raw_alloc(len, alignment, ret_addr);
-  LogLine line;
+  char buffer[line_capacity];
+  support::BufferWriter line(buffer);
   describe_call(line, "alloc", nullptr, len, alignment);
   append_result_pointer(line, result);
-  line.append('\n');
-  s.sink_.write(s.sink_.ctx, line.data(), line.size());
+  line.character('\n');
+  s.sink_.write(s.sink_.ctx, line.c_str(), line.size());
   return result;
 }
 
@@ -55,10 +56,11 @@ bool LoggingAllocator::resize(void* ctx, void* memory, std::size_t len, Alignmen
                               std::uintptr_t ret_addr) noexcept {
   LoggingAllocator& s = self(ctx);
   const bool resized = s.child_.raw_resize(memory, len, alignment, new_len, ret_addr);
-  LogLine line;
+  char buffer[line_capacity];
+  support::BufferWriter line(buffer);
   describe_call(line, "resize", memory, len, alignment);
-  line.append(" new_len=").append_decimal(new_len).append(resized ? " -> ok\n" : " -> refused\n");
-  s.sink_.write(s.sink_.ctx, line.data(), line.size());
+  line.text(" new_len=").unsigned_decimal(new_len).text(resized ? " -> ok\n" : " -> refused\n");
+  s.sink_.write(s.sink_.ctx, line.c_str(), line.size());
   return resized;
 }
 
@@ -66,12 +68,13 @@ void* LoggingAllocator::remap(void* ctx, void* memory, std::size_t len, Alignmen
                               std::uintptr_t ret_addr) noexcept {
   LoggingAllocator& s = self(ctx);
   void* result = s.child_.raw_remap(memory, len, alignment, new_len, ret_addr);
-  LogLine line;
+  char buffer[line_capacity];
+  support::BufferWriter line(buffer);
   describe_call(line, "remap", memory, len, alignment);
-  line.append(" new_len=").append_decimal(new_len);
+  line.text(" new_len=").unsigned_decimal(new_len);
   append_result_pointer(line, result);
-  line.append('\n');
-  s.sink_.write(s.sink_.ctx, line.data(), line.size());
+  line.character('\n');
+  s.sink_.write(s.sink_.ctx, line.c_str(), line.size());
   return result;
 }
 
@@ -79,10 +82,11 @@ void LoggingAllocator::free(void* ctx, void* memory, std::size_t len, Alignment 
                             std::uintptr_t ret_addr) noexcept {
   LoggingAllocator& s = self(ctx);
   s.child_.raw_free(memory, len, alignment, ret_addr);
-  LogLine line;
+  char buffer[line_capacity];
+  support::BufferWriter line(buffer);
   describe_call(line, "free", memory, len, alignment);
-  line.append('\n');
-  s.sink_.write(s.sink_.ctx, line.data(), line.size());
+  line.character('\n');
+  s.sink_.write(s.sink_.ctx, line.c_str(), line.size());
 }
 
 }  // namespace zheap

@@ -3,7 +3,7 @@
 #include <cstdlib>
 
 #include "os/os.hpp"
-#include "support/format_buffer.hpp"
+#include "support/format.hpp"
 
 namespace zheap {
 
@@ -12,16 +12,17 @@ namespace {
 ValidatingAllocator& self(void* ctx) noexcept { return *static_cast<ValidatingAllocator*>(ctx); }
 
 void report_to_stderr_and_abort(void*, const ContractViolation& v) {
-  support::StackFormatBuffer<256> line;
-  line.append("zheap: allocator contract violation: ").append(describe(v.kind)).append(" in ");
-  line.append(v.operation).append('(').append_pointer(v.memory).append(", len=").append_decimal(v.len);
-  line.append(", align=").append_decimal(v.alignment.bytes()).append(')');
+  char buffer[256];
+  support::BufferWriter line(buffer);
+  line.text("zheap: allocator contract violation: ").text(describe(v.kind)).text(" in ");
+  line.text(v.operation).character('(').pointer(v.memory).text(", len=").unsigned_decimal(v.len);
+  line.text(", align=").unsigned_decimal(v.alignment.bytes()).character(')');
   if (v.kind == ViolationKind::length_mismatch || v.kind == ViolationKind::alignment_mismatch) {
-    line.append("; the block has len=").append_decimal(v.recorded_len);
-    line.append(", align=").append_decimal(v.recorded_alignment.bytes());
+    line.text("; the block has len=").unsigned_decimal(v.recorded_len);
+    line.text(", align=").unsigned_decimal(v.recorded_alignment.bytes());
   }
-  line.append('\n');
-  os::write_stderr(line.data(), line.size());
+  line.character('\n');
+  os::write_stderr(line.c_str(), line.size());
   std::abort();
 }
 
