@@ -89,4 +89,20 @@ TEST_F(LoggingAllocatorTest, ARefusedResizeSaysSo) {
   EXPECT_EQ(log.lines[1], "resize " + hex(storage) + " len=16 align=1 new_len=32 -> refused\n");
 }
 
+TEST_F(LoggingAllocatorTest, TheDefaultSinkIsStandardError) {
+  LoggingAllocator logging(gpa());  // LogSink::stderr_sink()
+  ::testing::internal::CaptureStderr();  // redirects file descriptor 2, which the sink writes
+  auto block = logging.allocator().alloc<char>(5);
+  logging.allocator().free(block);
+  const std::string output = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(output, "alloc len=5 align=1 -> " + hex(block.data()) + "\nfree " + hex(block.data()) +
+                        " len=5 align=1\n");
+}
+
+TEST_F(LoggingAllocatorTest, TheDiscardSinkDropsEverything) {
+  LoggingAllocator logging(gpa(), LogSink::discard());
+  ::testing::internal::CaptureStderr();
+  logging.allocator().free(logging.allocator().alloc<char>(5));
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+}
 }  // namespace
