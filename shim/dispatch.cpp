@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "glibc_chunks.hpp"
 #include "os/os.hpp"
 #include "report.hpp"
 #include "settings.hpp"
@@ -178,6 +179,11 @@ ReentryGuard::ReentryGuard() noexcept : was_reentered_(inside_shim) { inside_shi
 ReentryGuard::~ReentryGuard() { inside_shim = was_reentered_; }
 
 constinit std::uintptr_t glibc_brk_start = UINTPTR_MAX;
+
+Owner owner_outside_heap(const void* ptr) noexcept {
+  if (in_glibc_brk_heap(ptr) || looks_like_glibc_chunk(ptr)) return Owner::glibc;
+  return Owner::unknown;
+}
 
 void release_elsewhere(Owner owner, void* ptr, const char* function) noexcept {
   switch (owner) {

@@ -58,17 +58,20 @@ inline bool in_glibc_brk_heap(const void* ptr) noexcept {
   return p >= glibc_brk_start && p < reinterpret_cast<std::uintptr_t>(__curbrk);
 }
 
+// A pointer outside the heap's range: glibc's brk heap, or a block glibc mmapped or took
+// from a thread arena (checked without trusting the pointer, see glibc_chunks.hpp), is
+// glibc's; anything else is unknown.
+Owner owner_outside_heap(const void* ptr) noexcept;
+
 inline Owner owner_of(const Heap& h, const void* ptr) noexcept {
   if (bootstrap::contains(ptr)) return Owner::bootstrap;
   switch (h.owns) {
     case Ownership::everything:
       return Owner::heap;
-    case Ownership::all_but_brk_heap:
-      return in_glibc_brk_heap(ptr) ? Owner::glibc : Owner::heap;
     case Ownership::reserved_range: {
       const auto p = reinterpret_cast<std::uintptr_t>(ptr);
-      if (p - h.range_begin < h.range_end - h.range_begin) return Owner::heap;
-      return in_glibc_brk_heap(ptr) ? Owner::glibc : Owner::unknown;
+      if (p - h.range_begin < h.range_end - h.range_begin) [[likely]] return Owner::heap;
+      return owner_outside_heap(ptr);
     }
   }
   return Owner::unknown;
