@@ -203,6 +203,14 @@ void release_elsewhere(Owner owner, void* ptr, const char* function) noexcept {
   report_foreign_pointer(function, ptr);
 }
 
+void release_not_owned(const Heap& h, void* ptr, const char* function) noexcept {
+  release_elsewhere(owner_of(h, ptr), ptr, function);
+}
+
+std::size_t usable_size_not_owned(const Heap& h, void* ptr) noexcept {
+  return usable_size_elsewhere(owner_of(h, ptr), ptr);
+}
+
 std::size_t usable_size_elsewhere(Owner owner, void* ptr) noexcept {
   switch (owner) {
     case Owner::bootstrap:

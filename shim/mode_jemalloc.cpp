@@ -26,14 +26,22 @@
 //   commit          mprotect read-write (only reached for extents decommitted by others).
 //   purge_lazy      MADV_FREE; purge_forced MADV_DONTNEED.
 //   split, merge    allowed inside the reserve.
-// Memory jemalloc mapped before the hooks (its own metadata; the main thread's tcache; the
-// rest of the first 2 MiB it grew arena 0 by) stays outside the reserve. Metadata never
-// reaches users. The free remainder of arena 0's first growth would: so for extents outside
-// the reserve the hooks refuse split, merge and commit (jemalloc then abandons an extent
-// it cannot split, see extent_recycle_split) and accept dalloc (unmapping it). Start-up
-// then drains what could still be handed out whole: it purges the pre-existing arenas
-// and allocates from them until a block lands inside the reserve, keeping (leaking) the
-// few blocks that did not; see drain_preexisting_extents.
+// Memory jemalloc mapped before the hooks lies outside the reserve: its metadata (never a
+// user block), a few live internal blocks (the first thread's tcache stack), and the free
+// rest of the 2 MiB it grew arena 0 by. That rest would be handed to users, so for extents
+// outside the reserve the hooks refuse split, merge and commit and accept dalloc (they
+// unmap it): jemalloc abandons an extent it cannot split (extent_recycle_split), forgets
+// one it dallocs. Start-up then drains each arena that existed before its hooks: it purges
+// it (dirty extents are dalloc'ed) and allocates from it until a block lands inside the
+// reserve, keeping (leaking) any block that did not (drain_preexisting_extents; under
+// LD_PRELOAD the first block already lands inside, after one refused split).
+// Left open: if one of those live internal blocks is freed while the process runs (the
+// first thread's tcache, when that thread calls pthread_exit), its extent could be reused
+// whole, without a split, for a request of exactly its size: that block would read as
+// foreign, its free be reported once and ignored. And a program that calls jemalloc
+// itself before zheap starts (in-process tests link it) leaves partly used slabs outside
+// the reserve, with the same outcome. Never a crash: a pointer outside the reserve never
+// reaches jemalloc.
 // Pointers outside the reserve go to glibc when they look like glibc's (dispatch.hpp,
 // glibc_chunks.hpp), and are otherwise reported once and ignored.
 // Refuses: nothing beyond jemalloc's own limits; a request fails (ENOMEM) once the
