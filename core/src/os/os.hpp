@@ -51,7 +51,7 @@ std::uintptr_t initial_program_break() noexcept;
 // Copies `len` bytes at `src` into `dst` if every one of them is readable; false (and
 // `dst` unspecified) when some are not mapped or not readable. A system call
 // (process_vm_readv on the own process), never a fault: for inspecting a pointer that may
-// point anywhere.
+// point anywhere. Where seccomp forbids process_vm_readv it answers false for everything.
 bool read_if_readable(void* dst, const void* src, std::size_t len) noexcept;
 
 // The kernel's id of the calling thread.
