@@ -61,6 +61,7 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "dispatch.hpp"
 #include "os/os.hpp"
 
 namespace zheap::shim {
@@ -77,6 +78,19 @@ bool in_reserve(const void* addr, std::size_t size) noexcept {
   const auto a = reinterpret_cast<std::uintptr_t>(addr);
   return a >= reserve_begin && a <= reserve_end && size <= reserve_end - a;
 }
+
+// jemalloc calls the hooks from inside malloc and free, which must leave errno alone
+// when they succeed; the system calls below may set it.
+class ErrnoKept {
+ public:
+  ErrnoKept() noexcept : saved_(errno) {}
+  ~ErrnoKept() { errno = saved_; }
+  ErrnoKept(const ErrnoKept&) = delete;
+  ErrnoKept& operator=(const ErrnoKept&) = delete;
+
+ private:
+  int saved_;
+};
 
 // Takes [begin, begin + size) at the cursor; `expected_begin` non-zero: only there.
 void* carve(std::size_t size, std::size_t alignment, std::uintptr_t expected_begin) noexcept {
@@ -95,10 +109,9 @@ void* carve(std::size_t size, std::size_t alignment, std::uintptr_t expected_beg
 
 void* hook_alloc(extent_hooks_t*, void* new_addr, std::size_t size, std::size_t alignment, bool* zero,
                  bool* commit, unsigned) {
-  const int saved_errno = errno;
+  const ErrnoKept errno_kept;
   const std::size_t page = os::page_size();
   void* p = carve(size, alignment < page ? page : alignment, reinterpret_cast<std::uintptr_t>(new_addr));
-  errno = saved_errno;
   if (p == nullptr) return nullptr;
   *zero = true;  // pages never touched before
   *commit = true;
@@ -107,14 +120,18 @@ void* hook_alloc(extent_hooks_t*, void* new_addr, std::size_t size, std::size_t 
 
 bool hook_dalloc(extent_hooks_t*, void* addr, std::size_t size, bool, unsigned) {
   if (in_reserve(addr, size)) return true;  // opt out: jemalloc keeps the extent for reuse
-  os::unmap(addr, size);  // mapped by jemalloc before the hooks: gone for good
+  // Mapped by jemalloc before the hooks: jemalloc forgets it, and it is unmapped, unless
+  // jemalloc took it with sbrk (opt.dss): a hole in the brk segment is left alone.
+  const ErrnoKept errno_kept;
+  if (!in_glibc_brk_heap(addr)) os::unmap(addr, size);
   return false;
 }
 
 void hook_destroy(extent_hooks_t*, void* addr, std::size_t size, bool, unsigned) {
+  const ErrnoKept errno_kept;
   if (in_reserve(addr, size)) {
     os::uncommit(addr, size);  // the addresses stay reserved and are never carved again
-  } else {
+  } else if (!in_glibc_brk_heap(addr)) {
     os::unmap(addr, size);
   }
 }
@@ -123,6 +140,7 @@ bool hook_commit(extent_hooks_t*, void* addr, std::size_t, std::size_t offset, s
                  unsigned) {
   void* part = static_cast<char*>(addr) + offset;
   if (!in_reserve(part, length)) return true;  // never reuse memory outside the reserve
+  const ErrnoKept errno_kept;
   return !os::protect_read_write(part, length);
 }
 
@@ -132,11 +150,13 @@ bool hook_decommit(extent_hooks_t*, void*, std::size_t, std::size_t, std::size_t
 
 bool hook_purge_lazy(extent_hooks_t*, void* addr, std::size_t, std::size_t offset, std::size_t length,
                      unsigned) {
+  const ErrnoKept errno_kept;  // MADV_FREE is EINVAL before Linux 4.5
   return !os::discard_lazily(static_cast<char*>(addr) + offset, length);
 }
 
 bool hook_purge_forced(extent_hooks_t*, void* addr, std::size_t, std::size_t offset,
                        std::size_t length, unsigned) {
+  const ErrnoKept errno_kept;
   os::decommit(static_cast<char*>(addr) + offset, length);  // reads as zeros afterwards
   return false;
 }
