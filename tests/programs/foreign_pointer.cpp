@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
       for (int i = 0; i < 20; ++i) {
         auto* p = static_cast<unsigned char*>(on_thread ? foreign_malloc_on_thread(size) : foreign_malloc(size));
         CHECK(p != nullptr && p[size - 1] == 0x5a);
+        // What this loop is for: large and thread blocks lie outside glibc's brk heap.
+        const bool in_brk_heap = reinterpret_cast<void*>(p) < sbrk(0);
+        CHECK(in_brk_heap == (size == 100 && !on_thread));
         CHECK(malloc_usable_size(p) >= size);
         if (i % 2 == 0) {
           free(p);
