@@ -42,4 +42,33 @@ TEST(Os, MapAlignedHonoursLargeAlignments) {
   zheap::os::unmap(p, 3 * zheap::os::page_size());
 }
 
+TEST(Os, ReadIfReadableCopiesMappedBytesAndRefusesUnreadableOnes) {
+  const std::size_t page = zheap::os::page_size();
+  auto* p = static_cast<unsigned char*>(zheap::os::map(2 * page));
+  ASSERT_NE(p, nullptr);
+  p[page - 1] = 7;
+  p[page] = 9;
+  unsigned char copy[2] = {};
+  EXPECT_TRUE(zheap::os::read_if_readable(copy, p + page - 1, 2));
+  EXPECT_EQ(copy[0], 7);
+  EXPECT_EQ(copy[1], 9);
+  ASSERT_TRUE(zheap::os::protect_none(p + page, page));
+  EXPECT_FALSE(zheap::os::read_if_readable(copy, p + page - 1, 2));  // straddles into PROT_NONE
+  zheap::os::unmap(p + page, page);
+  EXPECT_FALSE(zheap::os::read_if_readable(copy, p + page, 1));  // not mapped at all
+  EXPECT_TRUE(zheap::os::read_if_readable(copy, p, 1));
+  zheap::os::unmap(p, page);
+}
+
+TEST(Os, ReserveLargestHalvesUntilTheSystemGrants) {
+  std::size_t len = 0;
+  void* p = zheap::os::reserve_largest(std::size_t{1} << 30, std::size_t{1} << 20, &len);
+  ASSERT_NE(p, nullptr);
+  EXPECT_GE(len, std::size_t{1} << 20);
+  EXPECT_LE(len, std::size_t{1} << 30);
+  zheap::os::unmap(p, len);
+  // Nothing can be reserved when the largest size asked is below the smallest accepted.
+  EXPECT_EQ(zheap::os::reserve_largest(std::size_t{1} << 20, std::size_t{1} << 21, &len), nullptr);
+}
+
 }  // namespace

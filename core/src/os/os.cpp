@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -57,6 +58,18 @@ void* reserve(std::size_t len) noexcept {
   void* p = ::mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
 }
+
+void* reserve_largest(std::size_t max_len, std::size_t min_len, std::size_t* len) noexcept {
+  for (std::size_t try_len = max_len; try_len >= min_len && try_len != 0; try_len /= 2) {
+    if (void* p = reserve(try_len)) {
+      *len = try_len;
+      return p;
+    }
+  }
+  return nullptr;
+}
+
+bool discard_lazily(void* p, std::size_t len) noexcept { return ::madvise(p, len, MADV_FREE) == 0; }
 
 bool uncommit(void* p, std::size_t len) noexcept {
   // Mapping fresh PROT_NONE pages over the range drops the old ones and their commit charge.
@@ -112,6 +125,15 @@ void futex_wake(const void* word, int count) noexcept {
   const int saved_errno = errno;
   ::syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
   errno = saved_errno;
+}
+
+bool read_if_readable(void* dst, const void* src, std::size_t len) noexcept {
+  const int saved_errno = errno;
+  const iovec local = {dst, len};
+  const iovec remote = {const_cast<void*>(src), len};
+  const ssize_t n = ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0);
+  errno = saved_errno;
+  return n == static_cast<ssize_t>(len);
 }
 
 int thread_id() noexcept { return static_cast<int>(::syscall(SYS_gettid)); }

@@ -33,6 +33,12 @@ void* reserve(std::size_t len) noexcept;
 // Returns committed pages inside a reserve() range to the kernel and makes them
 // inaccessible again; the address range stays reserved. False when the kernel refuses.
 bool uncommit(void* p, std::size_t len) noexcept;
+// The largest reserve() the system grants, trying `max_len` and halving down to `min_len`
+// (all powers of two). Sets *len to the size reserved; nullptr when even min_len fails.
+void* reserve_largest(std::size_t max_len, std::size_t min_len, std::size_t* len) noexcept;
+// Tells the kernel the pages' contents are no longer needed; it may take the memory when
+// it runs short, until the pages are written again (MADV_FREE). False when refused.
+bool discard_lazily(void* p, std::size_t len) noexcept;
 // Page protection, for guard pages: no access / read-write.
 bool protect_none(void* p, std::size_t len) noexcept;
 bool protect_read_write(void* p, std::size_t len) noexcept;
@@ -55,6 +61,12 @@ inline void cpu_relax() noexcept {
   asm volatile("yield");
 #endif
 }
+
+// Copies `len` bytes at `src` into `dst` if every one of them is readable; false (and
+// `dst` unspecified) when some are not mapped or not readable. A system call
+// (process_vm_readv on the own process), never a fault: for inspecting a pointer that may
+// point anywhere. Where seccomp forbids process_vm_readv it answers false for everything.
+bool read_if_readable(void* dst, const void* src, std::size_t len) noexcept;
 
 // The kernel's id of the calling thread.
 int thread_id() noexcept;
