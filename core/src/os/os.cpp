@@ -5,6 +5,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -86,6 +89,24 @@ void write_all(int fd, const char* data, std::size_t len) noexcept {
     data += n;
     len -= static_cast<std::size_t>(n);
   }
+  errno = saved_errno;
+}
+
+void yield() noexcept { ::sched_yield(); }
+
+bool is_secure_execution() noexcept { return ::getauxval(AT_SECURE) != 0; }
+
+int open_for_append(const char* path) noexcept {
+  int fd;
+  do {
+    fd = ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+void close(int fd) noexcept {
+  const int saved_errno = errno;
+  ::close(fd);
   errno = saved_errno;
 }
 
