@@ -7,6 +7,7 @@
 #include "stack_trace.hpp"
 #include "stats.hpp"
 #include "support/format.hpp"
+#include "support/once.hpp"
 
 namespace zheap::shim {
 
@@ -60,9 +61,7 @@ constinit std::atomic<std::uint64_t> allocations_admitted{0};
 constinit std::atomic<bool> limit_refusal_reported{false};
 constinit std::atomic<bool> stats_printed{false};
 
-enum ConfigureState : int { not_started, in_progress, done };
-constinit std::atomic<int> configure_state{not_started};
-constinit std::atomic<int> configuring_thread{0};
+constinit support::Once configured_once;
 
 std::uint8_t configure_now() noexcept {
   const Options& o = options();
@@ -83,23 +82,12 @@ std::uint8_t configure_now() noexcept {
   return bits;
 }
 
-// The layers in force, configuring them on the first call of the process. Concurrent
-// first callers wait for the one configuring; a re-entrant call on the configuring
-// thread (a signal handler) sees no layer.
+// The layers in force, configuring them on the first call of the process (see Once for
+// concurrent first calls, re-entry and fork). A re-entrant call sees no layer.
 std::uint8_t current_layers() noexcept {
   const std::uint8_t bits = active.load(std::memory_order_acquire);
   if ((bits & unconfigured) == 0) [[likely]] return bits;
-
-  int expected = not_started;
-  if (configure_state.compare_exchange_strong(expected, in_progress, std::memory_order_acquire)) {
-    configuring_thread.store(os::thread_id(), std::memory_order_relaxed);
-    const std::uint8_t configured = configure_now();
-    active.store(configured, std::memory_order_release);
-    configure_state.store(done, std::memory_order_release);
-    return configured;
-  }
-  if (configuring_thread.load(std::memory_order_relaxed) == os::thread_id()) return 0;
-  while (configure_state.load(std::memory_order_acquire) != done) os::yield();
+  if (!configured_once.run([] { active.store(configure_now(), std::memory_order_release); })) return 0;
   return active.load(std::memory_order_acquire);
 }
 

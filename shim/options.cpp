@@ -5,6 +5,7 @@
 
 #include "os/os.hpp"
 #include "support/format.hpp"
+#include "support/once.hpp"
 
 namespace zheap::shim {
 
@@ -127,10 +128,7 @@ Options parse_environment(EnvironmentLookup lookup, ReportLine report, bool secu
 
 namespace {
 
-enum State : int { unparsed, parsing, ready };
-
-constinit std::atomic<int> state{unparsed};
-constinit std::atomic<int> parsing_thread{0};
+constinit support::Once parsed_once;
 constinit Options process_options;
 constinit const Options default_options;
 
@@ -143,25 +141,14 @@ void report_to_stderr(std::string_view line) noexcept {
 
 const char* lookup_environ(const char* name) noexcept { return os::getenv(name); }
 
-const Options& parse_once() noexcept {
-  int expected = unparsed;
-  if (state.compare_exchange_strong(expected, parsing, std::memory_order_acquire)) {
-    parsing_thread.store(os::thread_id(), std::memory_order_relaxed);
-    process_options = parse_environment(lookup_environ, report_to_stderr, os::is_secure_execution());
-    state.store(ready, std::memory_order_release);
-    return process_options;
-  }
-  // Another thread is parsing, or this one is, re-entered from a signal handler.
-  if (parsing_thread.load(std::memory_order_relaxed) == os::thread_id()) return default_options;
-  while (state.load(std::memory_order_acquire) != ready) os::yield();
-  return process_options;
-}
-
 }  // namespace
 
 const Options& options() noexcept {
-  if (state.load(std::memory_order_acquire) == ready) [[likely]] return process_options;
-  return parse_once();
+  const bool parsed = parsed_once.run([] {
+    process_options = parse_environment(lookup_environ, report_to_stderr, os::is_secure_execution());
+  });
+  // Not parsed: a signal handler allocating while this thread parses gets the defaults.
+  return parsed ? process_options : default_options;
 }
 
 }  // namespace zheap::shim
