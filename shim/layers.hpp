@@ -9,7 +9,8 @@
 // How the runtime calls them, for every API:
 //   allocation:  if (!admit(size)) fail (ENOMEM / std::bad_alloc);  p = heap.alloc(...);
 //                if (p) on_alloc(p, usable_size(p), api, size, alignment);
-//   free:        on_free(p, usable_size(p), api);  heap.free(p);      (not for nullptr)
+//   free:        if (observes_frees()) on_free(p, usable_size(p), api);  heap.free(p);
+//                (not for nullptr; api is the freeing family: free, delete_, delete_array)
 //   realloc:     admit(new_size) first; on success, on_free(old, old_usable, Api::realloc)
 //                then on_alloc(new, new_usable, Api::realloc, new_size, 0), also when it
 //                resized in place; realloc(p, 0) that frees is on_free(p, ..., Api::realloc);
@@ -67,6 +68,10 @@ bool admit_slow(std::size_t size) noexcept;
 void on_alloc_slow(void* p, std::size_t usable, Api api, std::size_t size, std::size_t alignment) noexcept;
 void on_free_slow(void* p, std::size_t usable, Api api) noexcept;
 }  // namespace detail
+
+// Whether on_free wants to be called at all: when false the runtime may skip computing
+// the usable size of a block being freed. True before the first call has read the options.
+inline bool observes_frees() noexcept { return detail::active.load(std::memory_order_relaxed) != 0; }
 
 // False: this allocation must fail (ENOMEM, or std::bad_alloc for a throwing new).
 inline bool admit(std::size_t size) noexcept {

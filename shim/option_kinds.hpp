@@ -155,7 +155,8 @@ struct Choice {
   }
 };
 
-// Which heap serves the program's allocations (ZHEAP_ALLOCATOR).
-enum class Allocator : std::uint8_t { debug, smp, arena, jemalloc, libc };
+// Which heap serves the program's allocations (ZHEAP_ALLOCATOR). Called Mode, not
+// Allocator, so as not to hide zheap::Allocator inside namespace zheap::shim.
+enum class Mode : std::uint8_t { libc, jemalloc, arena, debug, smp };
 
 }  // namespace zheap::shim

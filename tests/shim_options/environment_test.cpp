@@ -36,7 +36,7 @@ class Environment : public ::testing::Test {
 
 TEST_F(Environment, NothingSetGivesTheDefaults) {
   const Options options = parse();
-  EXPECT_EQ(options.allocator, Allocator::libc);
+  EXPECT_EQ(options.allocator, Mode::libc);
   EXPECT_EQ(options.limit, Limit::unlimited);
   EXPECT_EQ(options.arena_limit, Limit::unlimited);
   EXPECT_EQ(options.fail_at, 0u);
@@ -51,7 +51,7 @@ TEST_F(Environment, IndividualVariables) {
                  {"ZHEAP_FAIL_AT", "17"},      {"ZHEAP_STATS", "yes"},      {"ZHEAP_STATS_FILE", "/tmp/s.%p"},
                  {"ZHEAP_LOG", "/tmp/log"}};
   const Options options = parse();
-  EXPECT_EQ(options.allocator, Allocator::arena);
+  EXPECT_EQ(options.allocator, Mode::arena);
   EXPECT_EQ(options.arena_limit, std::size_t{64} << 20);
   EXPECT_EQ(options.limit, std::size_t{1} << 30);
   EXPECT_EQ(options.fail_at, 17u);
@@ -64,7 +64,7 @@ TEST_F(Environment, IndividualVariables) {
 TEST_F(Environment, OptionsVariableSetsSeveralWithNamesInAnyCase) {
   environment = {{"ZHEAP_OPTIONS", "allocator=smp:LIMIT=2M:Stats=on:zheap_fail_at=5:log=/tmp/x"}};
   const Options options = parse();
-  EXPECT_EQ(options.allocator, Allocator::smp);
+  EXPECT_EQ(options.allocator, Mode::smp);
   EXPECT_EQ(options.limit, std::size_t{2} << 20);
   EXPECT_TRUE(options.stats);
   EXPECT_EQ(options.fail_at, 5u);
@@ -75,7 +75,7 @@ TEST_F(Environment, OptionsVariableSetsSeveralWithNamesInAnyCase) {
 TEST_F(Environment, IndividualVariableWinsOverOptionsVariable) {
   environment = {{"ZHEAP_OPTIONS", "allocator=smp:limit=2M"}, {"ZHEAP_ALLOCATOR", "debug"}};
   const Options options = parse();
-  EXPECT_EQ(options.allocator, Allocator::debug);
+  EXPECT_EQ(options.allocator, Mode::debug);
   EXPECT_EQ(options.limit, std::size_t{2} << 20);
 }
 
@@ -149,7 +149,7 @@ TEST_F(Environment, BadValueInOptionsVariable) {
   environment = {{"ZHEAP_OPTIONS", "stats=1:limit=12X:allocator=arena"}};
   const Options options = parse();
   EXPECT_TRUE(options.stats);
-  EXPECT_EQ(options.allocator, Allocator::arena);
+  EXPECT_EQ(options.allocator, Mode::arena);
   EXPECT_EQ(options.limit, Limit::unlimited);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_THAT(lines[0], StartsWith("zheap: ZHEAP_OPTIONS item limit=\"12X\" is not a size (accepted: "));

@@ -12,7 +12,7 @@ using namespace zheap::shim;
 // The parsers are constexpr: the defaults in options.inc are parsed at compile time.
 static_assert(parse_size("64K") == 65536);
 static_assert(!parse_size("12X"));
-static_assert(Options{}.allocator == Allocator::libc);
+static_assert(Options{}.allocator == Mode::libc);
 static_assert(Options{}.limit == Limit::unlimited);
 
 TEST(ParseSize, PlainByteCounts) {
@@ -79,11 +79,11 @@ TEST(ParseChoice, IndexInTheListAnyCase) {
 TEST(AllocatorChoice, EnumeratorsFollowTheTable) {
   const std::size_t index = find_option("ALLOCATOR");
   ASSERT_LT(index, option_count);
-  const std::pair<const char*, Allocator> expected[] = {{"debug", Allocator::debug},
-                                                       {"smp", Allocator::smp},
-                                                       {"arena", Allocator::arena},
-                                                       {"jemalloc", Allocator::jemalloc},
-                                                       {"libc", Allocator::libc}};
+  const std::pair<const char*, Mode> expected[] = {{"debug", Mode::debug},
+                                                       {"smp", Mode::smp},
+                                                       {"arena", Mode::arena},
+                                                       {"jemalloc", Mode::jemalloc},
+                                                       {"libc", Mode::libc}};
   for (const auto& [word, mode] : expected) {
     Options options;
     ASSERT_TRUE(set_option(options, index, word)) << word;

@@ -74,7 +74,7 @@ TEST(ZheapCommand, UsageErrorsExitWith2) {
 
   const auto bad_allocator = zheap({"run", "--allocator", "glibc", "--", "/bin/true"});
   EXPECT_EQ(bad_allocator.exit_code, 2);
-  EXPECT_THAT(bad_allocator.err, HasSubstr("\"glibc\" is not one of the choices (accepted: debug|smp|arena|jemalloc|libc)"));
+  EXPECT_THAT(bad_allocator.err, HasSubstr("\"glibc\" is not one of the choices (accepted: libc|jemalloc|arena|debug|smp)"));
 
   const auto unknown_option = zheap({"run", "--set", "COLOUR=blue", "--", "/bin/true"});
   EXPECT_EQ(unknown_option.exit_code, 2);
