@@ -4,10 +4,10 @@
 #include "options.hpp"
 #include "os/os.hpp"
 #include "output_file.hpp"
-#include "stack_trace.hpp"
 #include "stats.hpp"
 #include "support/format.hpp"
 #include "support/once.hpp"
+#include "support/stack_trace.hpp"
 
 namespace zheap::shim {
 
@@ -98,7 +98,7 @@ __attribute__((noinline)) void report_injected_failure(std::uint64_t index, std:
   out.text(" (").unsigned_decimal(size).text(" bytes) fails here:\n");
   os::write_stderr(out.c_str(), out.size());
   // Skip admit_slow and this function: the stack starts at the runtime's entry point.
-  print_stack_trace(2, "zheap:   ", 2);
+  support::print_stack_trace(2, "zheap:   ", 2);
 }
 
 void report_limit_refusal(std::size_t size, std::size_t in_use) noexcept {

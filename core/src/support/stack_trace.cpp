@@ -1,5 +1,5 @@
 // See stack_trace.hpp.
-#include "stack_trace.hpp"
+#include "support/stack_trace.hpp"
 
 #include <cstdint>
 #include <string_view>
@@ -11,7 +11,7 @@
 #include "os/os.hpp"
 #include "support/format.hpp"
 
-namespace zheap::shim {
+namespace zheap::support {
 
 namespace {
 constexpr std::size_t max_frames = 64;
@@ -25,7 +25,7 @@ __attribute__((noinline)) void print_stack_trace(int fd, const char* prefix, std
 
   for (std::size_t i = 0; i < count; ++i) {
     char line[512];
-    support::BufferWriter out(line);
+    BufferWriter out(line);
     out.text(prefix).character('#').unsigned_decimal(i).character(' ').pointer(frames[i]);
     Dl_info info{};
     // A return address points after the call; look up the byte before it so that a call
@@ -45,4 +45,4 @@ __attribute__((noinline)) void print_stack_trace(int fd, const char* prefix, std
   }
 }
 
-}  // namespace zheap::shim
+}  // namespace zheap::support

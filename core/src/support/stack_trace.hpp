@@ -1,5 +1,5 @@
-// Prints the calling thread's stack to a file descriptor without allocating, for the
-// one-off reports the layers make from inside malloc (ZHEAP_FAIL_AT).
+// Prints the calling thread's stack to a file descriptor without allocating, for reports
+// made from inside malloc (the shim's ZHEAP_FAIL_AT; any allocator's fatal errors).
 //
 // Capture: Boost.Stacktrace's raw frame capture (safe_dump_to into a stack array), which
 // walks the stack with libgcc's _Unwind_Backtrace: no malloc, no dlopen (libgcc_s is a
@@ -13,10 +13,10 @@
 
 #include <cstddef>
 
-namespace zheap::shim {
+namespace zheap::support {
 
 // Writes the stack of the caller of print_stack_trace, minus `skip` more frames, each
 // line prefixed by `prefix` (e.g. "zheap:   ").
 void print_stack_trace(int fd, const char* prefix, std::size_t skip) noexcept;
 
-}  // namespace zheap::shim
+}  // namespace zheap::support
