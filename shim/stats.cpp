@@ -79,7 +79,7 @@ void Stats::write_report(int fd) const noexcept {
   }
   {
     BufferWriter out(line);
-    out.text("zheap:   bytes in use: ").signed_decimal(static_cast<std::int64_t>(bytes_in_use()));
+    out.text("zheap:   bytes in use: ").signed_decimal(net_bytes());
     out.text(", peak ").unsigned_decimal(peak_bytes());
     emit(fd, out);
   }

@@ -30,19 +30,29 @@ class Stats {
   }
   void record_free(std::size_t usable, Api api) noexcept {
     frees_[index(api)].fetch_add(1, std::memory_order_relaxed);
-    bytes_in_use_.fetch_sub(usable, std::memory_order_relaxed);
+    remove_bytes(usable);
   }
   // Only the bytes in use, for ZHEAP_LIMIT without ZHEAP_STATS.
   void add_bytes(std::size_t usable) noexcept {
-    const std::size_t now = bytes_in_use_.fetch_add(usable, std::memory_order_relaxed) + usable;
-    std::size_t peak = peak_bytes_.load(std::memory_order_relaxed);
+    const auto delta = static_cast<std::int64_t>(usable);
+    const std::int64_t now = bytes_in_use_.fetch_add(delta, std::memory_order_relaxed) + delta;
+    std::int64_t peak = peak_bytes_.load(std::memory_order_relaxed);
     while (now > peak && !peak_bytes_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
     }
   }
-  void remove_bytes(std::size_t usable) noexcept { bytes_in_use_.fetch_sub(usable, std::memory_order_relaxed); }
+  void remove_bytes(std::size_t usable) noexcept {
+    bytes_in_use_.fetch_sub(static_cast<std::int64_t>(usable), std::memory_order_relaxed);
+  }
 
-  std::size_t bytes_in_use() const noexcept { return bytes_in_use_.load(std::memory_order_relaxed); }
-  std::size_t peak_bytes() const noexcept { return peak_bytes_.load(std::memory_order_relaxed); }
+  // Signed: a block the layers never saw allocated (served before they were configured,
+  // or from the runtime's bootstrap region) may still be reported freed. Never below 0
+  // as far as the limit is concerned; see bytes_in_use().
+  std::int64_t net_bytes() const noexcept { return bytes_in_use_.load(std::memory_order_relaxed); }
+  std::size_t bytes_in_use() const noexcept {
+    const std::int64_t net = net_bytes();
+    return net > 0 ? static_cast<std::size_t>(net) : 0;
+  }
+  std::size_t peak_bytes() const noexcept { return static_cast<std::size_t>(peak_bytes_.load(std::memory_order_relaxed)); }
   std::uint64_t allocs(Api api) const noexcept { return allocs_[index(api)].load(std::memory_order_relaxed); }
   std::uint64_t frees(Api api) const noexcept { return frees_[index(api)].load(std::memory_order_relaxed); }
   std::uint64_t total_allocs() const noexcept;
@@ -59,8 +69,8 @@ class Stats {
   std::atomic<std::uint64_t> allocs_[api_count] = {};
   std::atomic<std::uint64_t> frees_[api_count] = {};
   std::atomic<std::uint64_t> histogram_[bucket_count] = {};
-  std::atomic<std::size_t> bytes_in_use_{0};
-  std::atomic<std::size_t> peak_bytes_{0};
+  std::atomic<std::int64_t> bytes_in_use_{0};
+  std::atomic<std::int64_t> peak_bytes_{0};
 };
 
 }  // namespace zheap::shim

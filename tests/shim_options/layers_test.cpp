@@ -114,6 +114,17 @@ TEST_F(Layers, LimitRefusesWhatWouldExceedTheBytesInUse) {
             "later refusals are not reported\n");
 }
 
+TEST_F(Layers, LimitSurvivesFreesOfBlocksItNeverSawAllocated) {
+  const auto child = run_in_child([] {
+    ::setenv("ZHEAP_LIMIT", "1K", 1);
+    layers::on_free(fake_block(9), 4096, Api::free);  // e.g. from the bootstrap region
+    if (!layers::admit(1024)) return 1;  // the negative balance must not wrap to "huge"
+    if (layers::admit(1025)) return 2;   // nor count as credit
+    return 0;
+  });
+  EXPECT_EQ(child.exit_code, 0) << child.err;
+}
+
 TEST_F(Layers, StatsCountByApiAndBalance) {
   const auto child = run_in_child([] {
     ::setenv("ZHEAP_STATS", "1", 1);
