@@ -87,6 +87,8 @@ std::uint8_t configure_now() noexcept {
 std::uint8_t current_layers() noexcept {
   const std::uint8_t bits = active.load(std::memory_order_acquire);
   if ((bits & unconfigured) == 0) [[likely]] return bits;
+  // Too early to read the options (see options()): no layer yet, configure later.
+  if (!os::environment_ready()) return 0;
   if (!configured_once.run([] { active.store(configure_now(), std::memory_order_release); })) return 0;
   return active.load(std::memory_order_acquire);
 }

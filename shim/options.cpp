@@ -144,6 +144,10 @@ const char* lookup_environ(const char* name) noexcept { return os::getenv(name);
 }  // namespace
 
 const Options& options() noexcept {
+  if (parsed_once.done()) [[likely]] return process_options;
+  // Too early (the loader allocating before libc set up `environ`): answer with the
+  // defaults and parse on a later call, rather than parse an empty environment for good.
+  if (!os::environment_ready()) return default_options;
   const bool parsed = parsed_once.run([] {
     process_options = parse_environment(lookup_environ, report_to_stderr, os::is_secure_execution());
   });

@@ -94,6 +94,20 @@ TEST_F(Layers, FailAtFailsOnlyTheNthAllocationAndPrintsItsStack) {
   EXPECT_THAT(child.err, ContainsRegex("libc\\.so\\.6\\+0x")) << child.err;
 }
 
+TEST_F(Layers, CallsBeforeTheEnvironmentIsReadyDoNotFixTheOptions) {
+  const auto child = run_in_child([] {
+    ::setenv("ZHEAP_FAIL_AT", "1", 1);
+    char** const saved = environ;
+    environ = nullptr;  // as when the dynamic loader allocates before libc's start-up
+    const bool early = layers::admit(10);
+    environ = saved;
+    const bool first_counted = layers::admit(20);
+    return early && !first_counted ? 0 : 1;
+  });
+  EXPECT_EQ(child.exit_code, 0) << child.err;
+  EXPECT_THAT(child.err, HasSubstr("ZHEAP_FAIL_AT=1: allocation 1 (20 bytes) fails here:"));
+}
+
 TEST_F(Layers, LimitRefusesWhatWouldExceedTheBytesInUse) {
   const auto child = run_in_child([] {
     ::setenv("ZHEAP_LIMIT", "1K", 1);

@@ -78,6 +78,8 @@ const char* getenv(const char* name) noexcept {
   return nullptr;
 }
 
+bool environment_ready() noexcept { return environ != nullptr; }
+
 void write_all(int fd, const char* data, std::size_t len) noexcept {
   const int saved_errno = errno;
   while (len > 0) {

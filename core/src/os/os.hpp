@@ -37,6 +37,9 @@ int process_id() noexcept;
 // The value of an environment variable, read from `environ` directly (libc's getenv may
 // not be ready when the shim starts). nullptr when unset.
 const char* getenv(const char* name) noexcept;
+// False while `environ` is not yet set up (an allocation made by the dynamic loader before
+// libc's initialisation): settings read now would all look unset.
+bool environment_ready() noexcept;
 
 // write(2) of the whole buffer, retrying short writes and EINTR; errno is preserved.
 void write_all(int fd, const char* data, std::size_t len) noexcept;
