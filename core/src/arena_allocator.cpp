@@ -4,6 +4,8 @@
 #include <new>
 #include <utility>
 
+#include "support/bump.hpp"
+
 namespace zheap {
 
 // The header at the start of every child block. `len` is the child block's whole length,
@@ -28,19 +30,6 @@ std::size_t next_capacity(std::size_t previous, std::size_t minimum) noexcept {
   std::size_t sum, grown;
   if (__builtin_add_overflow(previous, minimum, &sum) || __builtin_add_overflow(sum, sum / 2, &grown)) return SIZE_MAX;
   return grown;
-}
-
-// Where an allocation of `len` bytes aligned to `alignment` starts and ends if placed at
-// offset `end` of `data`; false when the arithmetic overflows.
-bool place(std::byte* data, std::size_t end, std::size_t len, Alignment alignment, std::size_t* start,
-           std::size_t* new_end) noexcept {
-  const auto base = reinterpret_cast<std::uintptr_t>(data);
-  std::uintptr_t unaligned;
-  if (__builtin_add_overflow(base, end, &unaligned)) return false;
-  const std::uintptr_t aligned = alignment.forward(unaligned);
-  if (aligned < unaligned) return false;
-  *start = aligned - base;
-  return !__builtin_add_overflow(*start, len, new_end);
 }
 
 }  // namespace
@@ -100,15 +89,15 @@ bool ArenaAllocator::grow_in_place(Buffer* buffer, std::size_t capacity) noexcep
 }
 
 void* ArenaAllocator::alloc(std::size_t len, Alignment alignment) noexcept {
-  std::size_t start = 0, new_end = 0;
+  support::Placement placement{};
   if (Buffer* buffer = newest_) {
-    if (!place(buffer->data(), end_index_, len, alignment, &start, &new_end)) return nullptr;
+    if (!support::place_after(buffer->data(), end_index_, len, alignment, &placement)) return nullptr;
     // Growing in place keeps one contiguous buffer (page_allocator can, with mremap); ask
     // for the geometric size a new buffer would have, so that this stays rare.
-    if (new_end <= buffer->capacity() ||
-        grow_in_place(buffer, next_capacity(buffer->capacity(), new_end - buffer->capacity()))) {
-      end_index_ = new_end;
-      return buffer->data() + start;
+    if (placement.end <= buffer->capacity() ||
+        grow_in_place(buffer, next_capacity(buffer->capacity(), placement.end - buffer->capacity()))) {
+      end_index_ = placement.end;
+      return buffer->data() + placement.start;
     }
   }
   // A fresh buffer: room for `len` after at most alignment - 1 bytes of padding.
@@ -116,9 +105,9 @@ void* ArenaAllocator::alloc(std::size_t len, Alignment alignment) noexcept {
   if (__builtin_add_overflow(len, alignment.bytes() - 1, &minimum)) return nullptr;
   Buffer* buffer = add_buffer(minimum);
   if (buffer == nullptr) return nullptr;
-  place(buffer->data(), 0, len, alignment, &start, &new_end);
-  end_index_ = new_end;
-  return buffer->data() + start;
+  support::place_after(buffer->data(), 0, len, alignment, &placement);  // fits by construction
+  end_index_ = placement.end;
+  return buffer->data() + placement.start;
 }
 
 bool ArenaAllocator::resize(void* memory, std::size_t len, std::size_t new_len) noexcept {

@@ -1,26 +1,23 @@
 #include <zheap/fixed_buffer_allocator.hpp>
 
-namespace zheap {
+#include "support/bump.hpp"
 
-std::size_t FixedBufferAllocator::place(std::size_t end, std::size_t len, Alignment alignment,
-                                        std::size_t* start) const noexcept {
-  const auto base = reinterpret_cast<std::uintptr_t>(buffer_.data());
-  const std::uintptr_t unaligned = base + end;
-  const std::uintptr_t aligned = alignment.forward(unaligned);
-  if (aligned < unaligned) return 0;  // wrapped around the address space
-  const std::size_t offset = aligned - base;
-  std::size_t new_end;
-  if (__builtin_add_overflow(offset, len, &new_end) || new_end > buffer_.size()) return 0;
-  *start = offset;
-  return new_end;
+namespace zheap {
+namespace {
+
+// Where a block of `len` bytes goes in `buffer` after `end_index`; false when it does not fit.
+bool place(std::span<std::byte> buffer, std::size_t end_index, std::size_t len, Alignment alignment,
+           support::Placement* out) noexcept {
+  return support::place_after(buffer.data(), end_index, len, alignment, out) && out->end <= buffer.size();
 }
 
+}  // namespace
+
 void* FixedBufferAllocator::alloc(std::size_t len, Alignment alignment) noexcept {
-  std::size_t start;
-  const std::size_t new_end = place(end_index(), len, alignment, &start);
-  if (new_end == 0) return nullptr;  // len > 0, so a real placement never ends at 0
-  end_index_.store(new_end, std::memory_order_relaxed);
-  return buffer_.data() + start;
+  support::Placement placement;
+  if (!place(buffer_, end_index(), len, alignment, &placement)) return nullptr;
+  end_index_.store(placement.end, std::memory_order_relaxed);
+  return buffer_.data() + placement.start;
 }
 
 bool FixedBufferAllocator::resize(void* memory, std::size_t len, std::size_t new_len) noexcept {
@@ -33,6 +30,20 @@ bool FixedBufferAllocator::resize(void* memory, std::size_t len, std::size_t new
 
 void FixedBufferAllocator::free(void* memory, std::size_t len) noexcept {
   if (is_last_allocation(memory, len)) end_index_.store(end_index() - len, std::memory_order_relaxed);
+}
+
+// The thread-safe path: claim [start, new_end) with one compare-and-swap of the end.
+// Relaxed ordering is enough: the atomic read-modify-write alone makes the claimed ranges
+// disjoint, and the bytes themselves are not published through end_index_.
+void* FixedBufferAllocator::alloc_concurrently(std::size_t len, Alignment alignment) noexcept {
+  std::size_t end = end_index_.load(std::memory_order_relaxed);
+  for (;;) {
+    support::Placement placement;
+    if (!place(buffer_, end, len, alignment, &placement)) return nullptr;
+    if (end_index_.compare_exchange_weak(end, placement.end, std::memory_order_relaxed)) {
+      return buffer_.data() + placement.start;
+    }
+  }
 }
 
 namespace {
@@ -55,27 +66,12 @@ void fba_free(void* ctx, void* memory, std::size_t len, Alignment, std::uintptr_
 
 constexpr Allocator::VTable fba_vtable{fba_alloc, fba_resize, fba_remap, fba_free};
 
-}  // namespace
-
-// The thread-safe path: claim [start, new_end) with one compare-and-swap of the end.
-// Relaxed ordering is enough: the atomic read-modify-write alone makes the claimed ranges
-// disjoint, and the bytes themselves are not published through end_index_.
-void* FixedBufferAllocator::alloc_concurrently(std::size_t len, Alignment alignment) noexcept {
-  std::size_t end = end_index_.load(std::memory_order_relaxed);
-  for (;;) {
-    std::size_t start;
-    const std::size_t new_end = place(end, len, alignment, &start);
-    if (new_end == 0) return nullptr;
-    if (end_index_.compare_exchange_weak(end, new_end, std::memory_order_relaxed)) return buffer_.data() + start;
-  }
-}
-
-namespace {
 void* fba_alloc_concurrently(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t) noexcept {
   return self(ctx).alloc_concurrently(len, alignment);
 }
 constexpr Allocator::VTable fba_thread_safe_vtable{fba_alloc_concurrently, Allocator::no_resize, Allocator::no_remap,
                                                    Allocator::no_free};
+
 }  // namespace
 
 Allocator FixedBufferAllocator::allocator() noexcept { return Allocator(this, &fba_vtable); }

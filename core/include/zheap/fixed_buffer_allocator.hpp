@@ -59,15 +59,13 @@ class FixedBufferAllocator {
   void* alloc(std::size_t len, Alignment alignment) noexcept;
   bool resize(void* memory, std::size_t len, std::size_t new_len) noexcept;
   void free(void* memory, std::size_t len) noexcept;
-  void* alloc_concurrently(std::size_t len, Alignment alignment) noexcept;
+  void* alloc_concurrently(std::size_t len, Alignment alignment) noexcept;  // thread_safe_allocator()'s alloc
 
  private:
   // Whether [memory, memory + len) ends exactly where the next allocation would start.
   bool is_last_allocation(const void* memory, std::size_t len) const noexcept {
     return static_cast<const std::byte*>(memory) + len == buffer_.data() + end_index();
   }
-  // Where an allocation of `len` bytes would end if placed after `end`; 0 if it does not fit.
-  std::size_t place(std::size_t end, std::size_t len, Alignment alignment, std::size_t* start) const noexcept;
 
   std::span<std::byte> buffer_;
   // Atomic only for thread_safe_allocator(); the single-threaded paths use relaxed loads and
