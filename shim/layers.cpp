@@ -37,21 +37,21 @@ const char* api_name(Api api) noexcept {
 namespace layers {
 
 namespace detail {
-constinit std::atomic<std::uint8_t> active{unconfigured};
+constinit std::atomic<std::uint8_t> active_bits{unconfigured};
 }  // namespace detail
 
 namespace {
 
 using support::BufferWriter;
-using detail::active;
+using detail::active_bits;
 using detail::unconfigured;
 using detail::limit_bit;
 using detail::fail_at_bit;
 using detail::stats_bit;
 using detail::log_bit;
 
-// Written once by configure() before `active` is published (release); read after an
-// acquire load of `active`.
+// Written once by configure() before `active_bits` is published (release); read after an
+// acquire load of `active_bits`.
 constinit std::size_t limit_bytes = Limit::unlimited;
 constinit std::uint64_t fail_at_index = 0;
 constinit int log_fd = -1;
@@ -85,12 +85,12 @@ std::uint8_t configure_now() noexcept {
 // The layers in force, configuring them on the first call of the process (see Once for
 // concurrent first calls, re-entry and fork). A re-entrant call sees no layer.
 std::uint8_t current_layers() noexcept {
-  const std::uint8_t bits = active.load(std::memory_order_acquire);
+  const std::uint8_t bits = active_bits.load(std::memory_order_acquire);
   if ((bits & unconfigured) == 0) [[likely]] return bits;
   // Too early to read the options (see options()): no layer yet, configure later.
   if (!os::environment_ready()) return 0;
-  if (!configured_once.run([] { active.store(configure_now(), std::memory_order_release); })) return 0;
-  return active.load(std::memory_order_acquire);
+  if (!configured_once.run([] { active_bits.store(configure_now(), std::memory_order_release); })) return 0;
+  return active_bits.load(std::memory_order_acquire);
 }
 
 __attribute__((noinline)) void report_injected_failure(std::uint64_t index, std::size_t size) noexcept {

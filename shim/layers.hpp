@@ -62,33 +62,38 @@ namespace detail {
 // Which layers are on: a bit per layer, or `unconfigured` before the first call has read
 // the options. Zero, the common case, means every function below returns at once.
 enum LayerBit : std::uint8_t { limit_bit = 1, fail_at_bit = 2, stats_bit = 4, log_bit = 8, unconfigured = 0x80 };
-extern constinit std::atomic<std::uint8_t> active;
+extern constinit std::atomic<std::uint8_t> active_bits;
 
 bool admit_slow(std::size_t size) noexcept;
 void on_alloc_slow(void* p, std::size_t usable, Api api, std::size_t size, std::size_t alignment) noexcept;
 void on_free_slow(void* p, std::size_t usable, Api api) noexcept;
 }  // namespace detail
 
+// False when no layer is on: the runtime may then call the heap with nothing around it
+// (its fastest path). True before the first call has read the options, so that the first
+// allocation goes through admit() and configures the layers.
+inline bool active() noexcept { return detail::active_bits.load(std::memory_order_relaxed) != 0; }
+
 // Whether on_free wants to be called at all: when false the runtime may skip computing
 // the usable size of a block being freed. True before the first call has read the options.
-inline bool observes_frees() noexcept { return detail::active.load(std::memory_order_relaxed) != 0; }
+inline bool observes_frees() noexcept { return detail::active_bits.load(std::memory_order_relaxed) != 0; }
 
 // False: this allocation must fail (ENOMEM, or std::bad_alloc for a throwing new).
 inline bool admit(std::size_t size) noexcept {
-  if (detail::active.load(std::memory_order_relaxed) == 0) [[likely]] return true;
+  if (detail::active_bits.load(std::memory_order_relaxed) == 0) [[likely]] return true;
   return detail::admit_slow(size);
 }
 
 // A successful allocation: `p` with `usable` bytes, for `api`. `size` and `alignment` (the
 // request; 0 when unknown or the default) only feed ZHEAP_LOG.
 inline void on_alloc(void* p, std::size_t usable, Api api, std::size_t size = 0, std::size_t alignment = 0) noexcept {
-  if (detail::active.load(std::memory_order_relaxed) == 0) [[likely]] return;
+  if (detail::active_bits.load(std::memory_order_relaxed) == 0) [[likely]] return;
   detail::on_alloc_slow(p, usable, api, size, alignment);
 }
 
 // A block about to be freed (not nullptr).
 inline void on_free(void* p, std::size_t usable, Api api) noexcept {
-  if (detail::active.load(std::memory_order_relaxed) == 0) [[likely]] return;
+  if (detail::active_bits.load(std::memory_order_relaxed) == 0) [[likely]] return;
   detail::on_free_slow(p, usable, api);
 }
 
