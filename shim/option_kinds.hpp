@@ -16,6 +16,16 @@
 namespace zheap::shim {
 
 namespace detail {
+// string_view::substr checks its position and may throw, which drags libstdc++'s
+// __throw_out_of_range_fmt into the shim; these clamp instead.
+constexpr std::string_view head(std::string_view text, std::size_t count) noexcept {
+  return {text.data(), count < text.size() ? count : text.size()};
+}
+constexpr std::string_view tail_after(std::string_view text, std::size_t position) noexcept {
+  return position < text.size() ? std::string_view(text.data() + position + 1, text.size() - position - 1)
+                                : std::string_view();
+}
+
 constexpr char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 constexpr bool equals_ignoring_case(std::string_view a, std::string_view b) noexcept {
@@ -81,7 +91,7 @@ constexpr std::optional<std::size_t> parse_choice(std::string_view text, std::st
   std::size_t index = 0;
   while (true) {
     const std::size_t bar = choices.find('|');
-    if (detail::equals_ignoring_case(text, choices.substr(0, bar))) return index;
+    if (detail::equals_ignoring_case(text, detail::head(choices, bar))) return index;
     if (bar == std::string_view::npos) return std::nullopt;
     choices.remove_prefix(bar + 1);
     ++index;

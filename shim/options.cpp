@@ -84,12 +84,12 @@ void apply_options_variable(Options& options, std::string_view list, Environment
                             ReportLine report) noexcept {
   while (!list.empty()) {
     const std::size_t colon = list.find(':');
-    const std::string_view item = list.substr(0, colon);
-    list = colon == std::string_view::npos ? std::string_view() : list.substr(colon + 1);
+    const std::string_view item = detail::head(list, colon);
+    list = detail::tail_after(list, colon);
     if (item.empty()) continue;  // "a=1::b=2" and a trailing ':' are harmless
 
     const std::size_t equals = item.find('=');
-    const std::size_t index = equals == std::string_view::npos ? option_count : find_option(item.substr(0, equals));
+    const std::size_t index = equals == std::string_view::npos ? option_count : find_option(detail::head(item, equals));
     if (index == option_count) {
       report_bad_item(report, item, equals != std::string_view::npos);
       continue;
@@ -97,7 +97,7 @@ void apply_options_variable(Options& options, std::string_view list, Environment
     // The individual variable wins: leave this option to it.
     const char* individual = lookup(option_table[index].variable.data());
     if (individual != nullptr && individual[0] != '\0') continue;
-    apply(options, index, item.substr(equals + 1), report, "ZHEAP_OPTIONS item ", item.substr(0, equals));
+    apply(options, index, detail::tail_after(item, equals), report, "ZHEAP_OPTIONS item ", detail::head(item, equals));
   }
 }
 

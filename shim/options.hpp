@@ -84,7 +84,7 @@ inline constexpr std::size_t option_count = sizeof(option_table) / sizeof(option
 // optional), or option_count when there is none.
 constexpr std::size_t find_option(std::string_view name) noexcept {
   constexpr std::string_view prefix = "ZHEAP_";
-  if (name.size() > prefix.size() && ::zheap::shim::detail::equals_ignoring_case(name.substr(0, prefix.size()), prefix)) {
+  if (name.size() > prefix.size() && detail::equals_ignoring_case(detail::head(name, prefix.size()), prefix)) {
     name.remove_prefix(prefix.size());
   }
   for (std::size_t i = 0; i < option_count; ++i) {
