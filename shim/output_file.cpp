@@ -26,6 +26,10 @@ bool expand_path(const char* pattern, int process_id, char* out, std::size_t cap
   return !path.truncated();
 }
 
+namespace {
+constexpr int high_descriptor = 600;
+}
+
 int open_output_file(const char* variable, const char* pattern) noexcept {
   char path[Path::capacity + 32];
   int fd = -1;
@@ -33,6 +37,9 @@ int open_output_file(const char* variable, const char* pattern) noexcept {
   if (expand_path(pattern, os::process_id(), path, sizeof path)) {
     fd = os::open_for_append(path);
     error = errno;
+    // A log kept open for the whole run must not sit on a low descriptor: a program that
+    // closes fd 3 and opens another file would get our lines written into it.
+    if (fd >= 0) fd = os::move_descriptor_up(fd, high_descriptor);
   }
   if (fd < 0) {
     char line[Path::capacity + 256];

@@ -1,8 +1,8 @@
 // Opens the files named by options (ZHEAP_LOG, ZHEAP_STATS_FILE): `%p` becomes the process
 // id, so that each process of a forking program writes its own file; `%%` is a '%'.
 // Files are opened for appending with mode 0640 and never through a symbolic link (see
-// os::open_for_append). Setuid/setgid programs never get here: options.cpp drops their
-// paths. No allocation.
+// os::open_for_append), then moved to a descriptor of 600 or above. Setuid/setgid
+// programs never get here: options.cpp drops their paths. No allocation.
 #pragma once
 
 #include <cstddef>

@@ -213,6 +213,20 @@ TEST_F(Layers, LogWritesOneLinePerCall) {
   EXPECT_TRUE(std::regex_match(log, expected)) << log;
 }
 
+TEST_F(Layers, LogDescriptorStaysOutOfTheProgramsWay) {
+  const std::string path = dir_ + "/trace.log";
+  const auto child = run_in_child([&] {
+    ::setenv("ZHEAP_LOG", path.c_str(), 1);
+    const int lowest_free_before = ::dup(0);
+    ::close(lowest_free_before);
+    layers::on_alloc(fake_block(1), 8, Api::malloc, 8, 0);  // opens the log
+    const int lowest_free_after = ::dup(0);  // the program's next descriptor is unchanged
+    return lowest_free_after == lowest_free_before ? 0 : 1;
+  });
+  EXPECT_EQ(child.exit_code, 0) << child.err;
+  EXPECT_THAT(read_file(path), HasSubstr("malloc size=8"));
+}
+
 TEST_F(Layers, LogRefusesASymbolicLinkAndTheProgramRunsOn) {
   const std::string target = dir_ + "/target";
   const std::string link = dir_ + "/link";

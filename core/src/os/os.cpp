@@ -112,6 +112,14 @@ void close(int fd) noexcept {
   errno = saved_errno;
 }
 
+int move_descriptor_up(int fd, int minimum) noexcept {
+  const int saved_errno = errno;
+  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, minimum);
+  if (moved >= 0) ::close(fd);
+  errno = saved_errno;
+  return moved >= 0 ? moved : fd;
+}
+
 bool random_bytes(void* buffer, std::size_t len) noexcept {
   auto* out = static_cast<char*>(buffer);
   while (len > 0) {

@@ -57,6 +57,9 @@ bool is_secure_execution() noexcept;
 // O_CLOEXEC. -1 on failure (errno set).
 int open_for_append(const char* path) noexcept;
 void close(int fd) noexcept;
+// Moves `fd` to the lowest free descriptor >= `minimum` (close-on-exec), out of the range a
+// program reuses after closing its own low descriptors; `fd` itself if that fails.
+int move_descriptor_up(int fd, int minimum) noexcept;
 
 // Fills `buffer` with random bytes from the kernel (getrandom); false on failure.
 bool random_bytes(void* buffer, std::size_t len) noexcept;
