@@ -60,6 +60,8 @@ void write_options_markdown(std::ostream& out) {
          "- **Booleans** are `1`/`0`, `true`/`false`, `yes`/`no` or `on`/`off`, in any case.\n"
          "- **Paths** may contain `%p`, replaced by the process id (`%%` is a `%`). Files are\n"
          "  opened for appending, created with mode 0640 and never through a symbolic link.\n"
+         "  The log is opened at the first allocation, so a child forked without `exec` keeps\n"
+         "  writing to its parent's log; the stats file is opened at exit.\n"
          "  In setuid or setgid programs every path option is ignored, with one line saying so.\n"
          "- A variable that is set but empty counts as unset.\n"
          "\n"
