@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -54,6 +55,17 @@ void* map_aligned(std::size_t len, std::size_t alignment) noexcept {
 
 void unmap(void* p, std::size_t len) noexcept { ::munmap(p, len); }
 
+void* reserve(std::size_t len) noexcept {
+  void* p = ::mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+bool uncommit(void* p, std::size_t len) noexcept {
+  // Mapping fresh PROT_NONE pages over the range drops the old ones and their commit charge.
+  void* q = ::mmap(p, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  return q != MAP_FAILED;
+}
+
 void* remap(void* p, std::size_t old_len, std::size_t new_len, bool may_move) noexcept {
   void* q = ::mremap(p, old_len, new_len, may_move ? MREMAP_MAYMOVE : 0);
   return q == MAP_FAILED ? nullptr : q;
@@ -64,6 +76,44 @@ void decommit(void* p, std::size_t len) noexcept { ::madvise(p, len, MADV_DONTNE
 bool protect_none(void* p, std::size_t len) noexcept { return ::mprotect(p, len, PROT_NONE) == 0; }
 bool protect_read_write(void* p, std::size_t len) noexcept {
   return ::mprotect(p, len, PROT_READ | PROT_WRITE) == 0;
+}
+
+std::uintptr_t initial_program_break() noexcept {
+  const auto current_break = reinterpret_cast<std::uintptr_t>(::sbrk(0));
+  const int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return current_break;
+  char line[1024];
+  const ssize_t n = ::read(fd, line, sizeof line - 1);
+  ::close(fd);
+  if (n <= 0) return current_break;
+  line[n] = '\0';
+  // Field 2, the command name, is in parentheses and may hold spaces: count from the last ')'.
+  const char* cursor = std::strrchr(line, ')');
+  if (cursor == nullptr) return current_break;
+  constexpr int start_brk_field = 47;
+  int field = 2;
+  std::uintptr_t value = 0;
+  for (++cursor; *cursor != '\0'; ++cursor) {
+    if (*cursor == ' ') {
+      if (field == start_brk_field) break;
+      ++field;
+    } else if (field == start_brk_field && *cursor >= '0' && *cursor <= '9') {
+      value = value * 10 + static_cast<std::uintptr_t>(*cursor - '0');
+    }
+  }
+  return value != 0 && value <= current_break ? value : current_break;
+}
+
+void futex_wait(const void* word, std::uint32_t expected) noexcept {
+  const int saved_errno = errno;
+  ::syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+  errno = saved_errno;
+}
+
+void futex_wake(const void* word, int count) noexcept {
+  const int saved_errno = errno;
+  ::syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+  errno = saved_errno;
 }
 
 int thread_id() noexcept { return static_cast<int>(::syscall(SYS_gettid)); }

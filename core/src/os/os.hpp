@@ -26,9 +26,35 @@ void* remap(void* p, std::size_t old_len, std::size_t new_len, bool may_move) no
 // Gives the pages' physical memory back to the system; the range stays mapped and
 // reads as zeros afterwards (MADV_DONTNEED).
 void decommit(void* p, std::size_t len) noexcept;
+// Address space without memory: PROT_NONE, MAP_NORESERVE, so it costs no commit charge.
+// Make parts usable with protect_read_write() ("commit") and give them back with
+// uncommit(). nullptr when the system refuses (RLIMIT_AS, no room).
+void* reserve(std::size_t len) noexcept;
+// Returns committed pages inside a reserve() range to the kernel and makes them
+// inaccessible again; the address range stays reserved. False when the kernel refuses.
+bool uncommit(void* p, std::size_t len) noexcept;
 // Page protection, for guard pages: no access / read-write.
 bool protect_none(void* p, std::size_t len) noexcept;
 bool protect_read_write(void* p, std::size_t len) noexcept;
+
+// Where the process's brk heap starts: the kernel's start_brk (/proc/self/stat, field 47),
+// or, when /proc cannot be read, the current break. glibc's main arena grows up from
+// there, and zheap never uses brk, so [initial_program_break(), current break) is glibc's.
+std::uintptr_t initial_program_break() noexcept;
+
+// Futex on a 32-bit word (process-private): wait sleeps while *word == expected (returns
+// at once otherwise, or on a spurious wake-up); wake wakes up to `count` waiters.
+void futex_wait(const void* word, std::uint32_t expected) noexcept;
+void futex_wake(const void* word, int count) noexcept;
+
+// A hint to the CPU inside a spin-wait loop (PAUSE on x86, YIELD on ARM).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 // The kernel's id of the calling thread.
 int thread_id() noexcept;
