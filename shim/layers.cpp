@@ -11,29 +11,6 @@
 
 namespace zheap::shim {
 
-const char* api_name(Api api) noexcept {
-  switch (api) {
-    case Api::malloc: return "malloc";
-    case Api::calloc: return "calloc";
-    case Api::realloc: return "realloc";
-    case Api::memalign: return "memalign";
-    case Api::aligned_alloc: return "aligned_alloc";
-    case Api::posix_memalign: return "posix_memalign";
-    case Api::valloc: return "valloc";
-    case Api::pvalloc: return "pvalloc";
-    case Api::new_: return "new";
-    case Api::new_array: return "new[]";
-    case Api::new_nothrow: return "new(nothrow)";
-    case Api::new_array_nothrow: return "new[](nothrow)";
-    case Api::new_aligned: return "new(align)";
-    case Api::new_array_aligned: return "new[](align)";
-    case Api::free: return "free";
-    case Api::delete_: return "delete";
-    case Api::delete_array: return "delete[]";
-  }
-  return "?";
-}
-
 namespace layers {
 
 namespace detail {

@@ -29,32 +29,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "api.hpp"
+
 namespace zheap::shim {
-
-// One enumerator per API family the statistics count.
-enum class Api : std::uint8_t {
-  malloc,
-  calloc,
-  realloc,            // realloc, reallocarray
-  memalign,
-  aligned_alloc,
-  posix_memalign,
-  valloc,
-  pvalloc,
-  new_,               // operator new(size)
-  new_array,          // operator new[](size)
-  new_nothrow,        // operator new(size, nothrow)
-  new_array_nothrow,  // operator new[](size, nothrow)
-  new_aligned,        // operator new(size, align_val_t), with or without nothrow
-  new_array_aligned,  // operator new[](size, align_val_t), with or without nothrow
-  free,               // free, free_sized, free_aligned_sized
-  delete_,            // every operator delete(void*, ...)
-  delete_array,       // every operator delete[](void*, ...)
-};
-inline constexpr std::size_t api_count = static_cast<std::size_t>(Api::delete_array) + 1;
-
-// "malloc", "new[]", "delete", ...: how reports name an Api.
-const char* api_name(Api api) noexcept;
 
 namespace layers {
 

@@ -83,9 +83,10 @@ inline void release_sized(void* ptr, std::size_t size, Api family, const char* f
   errno = saved_errno;
 }
 
-// posix_memalign's and aligned_alloc's shared core after their own argument checks.
-inline void* memalign_checked(std::size_t alignment, std::size_t size) noexcept {
-  return allocate_aligned(size, alignment, Api::memalign);
+// posix_memalign's and aligned_alloc's shared core after their own argument checks;
+// `family` is the entry point, for the layers.
+inline void* memalign_checked(std::size_t alignment, std::size_t size, Api family) noexcept {
+  return allocate_aligned(size, alignment, family);
 }
 
 // --- the C API -----------------------------------------------------------------------
@@ -168,7 +169,7 @@ inline void* reallocarray(void* ptr, std::size_t count, std::size_t size) noexce
 inline int posix_memalign(void** memptr, std::size_t alignment, std::size_t size) noexcept {
   if (alignment % sizeof(void*) != 0 || !is_power_of_two(alignment)) return EINVAL;
   const int saved_errno = errno;
-  void* p = memalign_checked(alignment, size);
+  void* p = memalign_checked(alignment, size, Api::posix_memalign);
   errno = saved_errno;
   if (p == nullptr) return ENOMEM;
   *memptr = p;
@@ -181,7 +182,7 @@ inline void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
     errno = EINVAL;
     return nullptr;
   }
-  return memalign_checked(alignment, size);
+  return memalign_checked(alignment, size, Api::aligned_alloc);
 }
 
 // glibc: an alignment above SIZE_MAX/2+1 is EINVAL; a non-power of two is rounded up.
@@ -192,19 +193,19 @@ inline void* memalign(std::size_t alignment, std::size_t size) noexcept {
   }
   if (alignment <= default_alignment) return allocate_aligned(size, default_alignment, Api::memalign);
   if (!is_power_of_two(alignment)) alignment = std::size_t{1} << (64 - __builtin_clzl(alignment));
-  return memalign_checked(alignment, size);
+  return memalign_checked(alignment, size, Api::memalign);
 }
 
 inline std::size_t page_size() noexcept { return os::page_size(); }
 
-inline void* valloc(std::size_t size) noexcept { return memalign_checked(page_size(), size); }
+inline void* valloc(std::size_t size) noexcept { return memalign_checked(page_size(), size, Api::valloc); }
 
 // pvalloc rounds the size up to whole pages (0 -> one page).
 inline void* pvalloc(std::size_t size) noexcept {
   const std::size_t page = page_size();
   if (size > max_request) return fail_enomem();
   const std::size_t rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
-  return memalign_checked(page, rounded);
+  return memalign_checked(page, rounded, Api::pvalloc);
 }
 
 inline void cfree(void* ptr) noexcept { release(ptr, Api::free, "cfree"); }

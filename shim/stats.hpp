@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "layers.hpp"
+#include "api.hpp"
 
 namespace zheap::shim {
 

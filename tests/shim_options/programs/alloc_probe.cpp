@@ -2,7 +2,8 @@
 // command line, then reports how each went, one line each, with write(2) only (stdio
 // would allocate its buffer and shift the allocation count).
 //
-//   alloc_probe m:SIZE n:SIZE ...     m = malloc, n = operator new[]
+//   alloc_probe m:SIZE n:SIZE ...     m = malloc, n = operator new[],
+//                                     a = aligned_alloc(64, SIZE), p = posix_memalign(64, SIZE)
 // prints per operation "m:SIZE ok" | "m:SIZE ENOMEM" | "m:SIZE null errno=N" |
 // "n:SIZE ok" | "n:SIZE bad_alloc". Every block is freed before exit. Exit code 0.
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <new>
 
+#include <stdlib.h>
 #include <unistd.h>
 
 namespace {
@@ -49,6 +51,13 @@ int main(int argc, char** argv) {
       } catch (const std::bad_alloc&) {
         outcomes[i].error = -1;
       }
+    } else if (op[0] == 'a') {
+      errno = 0;
+      outcomes[i].block = std::aligned_alloc(64, size);
+      if (outcomes[i].block == nullptr) outcomes[i].error = errno;
+    } else if (op[0] == 'p') {
+      const int error = ::posix_memalign(&outcomes[i].block, 64, size);
+      if (error != 0) outcomes[i].error = error;
     } else {
       errno = 0;
       outcomes[i].block = std::malloc(size);
