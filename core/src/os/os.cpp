@@ -7,6 +7,8 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -148,6 +150,8 @@ const char* getenv(const char* name) noexcept {
   return nullptr;
 }
 
+bool environment_ready() noexcept { return environ != nullptr; }
+
 void write_all(int fd, const char* data, std::size_t len) noexcept {
   const int saved_errno = errno;
   while (len > 0) {
@@ -160,6 +164,32 @@ void write_all(int fd, const char* data, std::size_t len) noexcept {
     len -= static_cast<std::size_t>(n);
   }
   errno = saved_errno;
+}
+
+void yield() noexcept { ::sched_yield(); }
+
+bool is_secure_execution() noexcept { return ::getauxval(AT_SECURE) != 0; }
+
+int open_for_append(const char* path) noexcept {
+  int fd;
+  do {
+    fd = ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+void close(int fd) noexcept {
+  const int saved_errno = errno;
+  ::close(fd);
+  errno = saved_errno;
+}
+
+int move_descriptor_up(int fd, int minimum) noexcept {
+  const int saved_errno = errno;
+  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, minimum);
+  if (moved >= 0) ::close(fd);
+  errno = saved_errno;
+  return moved >= 0 ? moved : fd;
 }
 
 bool random_bytes(void* buffer, std::size_t len) noexcept {
