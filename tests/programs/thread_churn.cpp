@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -16,7 +17,9 @@
 namespace {
 
 constexpr int thread_count = 64;
-constexpr int rounds = 2000;
+// Rounds per thread; `thread_churn ROUNDS` sets it (0: the threads start and exit only,
+// the baseline that tests/shim/stats_balance.py compares with).
+int rounds = 2000;
 
 struct Mailbox {
   std::mutex lock;
@@ -87,7 +90,8 @@ void generation(unsigned base_seed) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1) rounds = std::atoi(argv[1]);
   generation(1);
   generation(2);
   std::printf("thread_churn: ok\n");
