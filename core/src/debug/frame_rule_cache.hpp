@@ -1,0 +1,56 @@
+// FrameRuleCache: return address -> FrameRule, a fixed-size lock-free hash table.
+//
+// Each slot is two atomic words, {key, rule}. A slot is written once: claimed by a CAS
+// of its key from 0 to (address | kPending), then the rule is stored, then the key is
+// published as the plain address with release order. A reader that sees its address
+// (acquire) therefore sees the finished rule; one that sees the pending form treats the
+// slot as a miss and computes the rule itself. Slots are never reused, so a key never
+// changes under a reader and no lock is needed on either side.
+//
+// Full table (more distinct return addresses than kSlots / 2 in practice, the probe limit
+// reached): lookups still work, new addresses are simply not cached (each capture then
+// re-reads their CFI: slower, still correct).
+//
+// Memory: kSlots * 16 bytes, mmap'd on first use (1 MiB virtual, touched as it fills).
+// One process-wide table: rules belong to code addresses, which all threads share. A
+// dlclose'd library whose addresses are reused by a new one would keep stale rules; the
+// walker's sanity checks (stack bounds, monotonic stack pointer) then stop the walk early.
+#pragma once
+
+#include "debug/frame_rule.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace zheap::debug {
+
+class FrameRuleCache {
+ public:
+  static constexpr std::size_t kSlots = std::size_t{1} << 16;
+  static constexpr std::size_t kMaxProbes = 32;
+
+  constexpr FrameRuleCache() noexcept = default;
+
+  // The rule at `return_address`: cached, or found with find_frame_rule() and cached.
+  FrameRule rule_at(std::uintptr_t return_address) noexcept;
+
+  // How many addresses hold a rule (for tests and statistics; walks the table).
+  std::size_t cached_count() const noexcept;
+
+ private:
+  struct Slot {
+    std::atomic<std::uint64_t> key;
+    std::atomic<std::uint64_t> rule;
+  };
+  static constexpr std::uint64_t kPending = std::uint64_t{1} << 63;
+
+  Slot* slots() noexcept;
+
+  std::atomic<Slot*> slots_{nullptr};
+};
+
+// The process's cache, constinit.
+FrameRuleCache& frame_rule_cache() noexcept;
+
+}  // namespace zheap::debug
