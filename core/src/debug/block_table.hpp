@@ -1,0 +1,85 @@
+// BlockTable: the debug allocator's side table, block address -> BlockRecord.
+//
+// Kept apart from the blocks (on mappings of its own) so that a buffer underflow cannot
+// rewrite what a block is. Sharded by address: kShards open-addressing hash tables, each
+// behind its own spin lock, each grown by rehashing into a mapping twice the size when it
+// is 70% full (tombstones included). Lock order: a shard lock is taken alone, never with
+// another shard's or the quarantine's; callers copy what they need and unlock before
+// reporting.
+#pragma once
+
+#include "debug/stack_depot.hpp"
+#include "support/spin_lock.hpp"
+
+#include <zheap/debug_allocator.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace zheap::debug {
+
+enum class BlockState : std::uint8_t { live, quarantined };
+
+struct BlockRecord {
+  std::uintptr_t address = 0;  // first user byte; the key (0: empty slot, 1: tombstone)
+  std::size_t size = 0;        // requested
+  void* base = nullptr;        // what the backing allocator (or the guard mapping) gave
+  std::size_t base_len = 0;
+  StackId allocation_stack = kNoStack;
+  StackId free_stack = kNoStack;
+  std::uint8_t log2_alignment = 0;
+  AllocationFamily family = AllocationFamily::allocator;
+  BlockState state = BlockState::live;
+  bool guarded = false;  // its own mapping with a guard page (base_len covers it all)
+
+  std::size_t alignment() const noexcept { return std::size_t{1} << log2_alignment; }
+};
+static_assert(sizeof(BlockRecord) == 48, "six words: keep the side table compact");
+
+class BlockTable {
+ public:
+  static constexpr std::size_t kShards = 64;
+
+  struct Shard {
+    support::SpinLock lock;
+    BlockRecord* slots = nullptr;
+    std::size_t capacity = 0;  // a power of two, or 0 before the first insert
+    std::size_t used = 0;      // records + tombstones
+  };
+
+  constexpr BlockTable() noexcept = default;
+  ~BlockTable();
+  BlockTable(const BlockTable&) = delete;
+  BlockTable& operator=(const BlockTable&) = delete;
+
+  Shard& shard_for(std::uintptr_t address) noexcept;
+
+  // The following take the shard whose lock the caller holds.
+  BlockRecord* find(Shard& shard, std::uintptr_t address) noexcept;
+  // false when the table could not grow (out of memory).
+  bool insert(Shard& shard, const BlockRecord& record) noexcept;
+  void erase(Shard& shard, BlockRecord* record) noexcept;
+
+  // Calls visit(record) for every record, one shard locked at a time; visit may change
+  // the record's contents but not its address, and must not take a shard lock.
+  template <class Visit>
+  void for_each(Visit&& visit) noexcept {
+    for (Shard& shard : shards_) {
+      support::SpinLockGuard guard(shard.lock);
+      for (std::size_t i = 0; i < shard.capacity; ++i)
+        if (shard.slots[i].address > kTombstone) visit(shard.slots[i]);
+    }
+  }
+
+  // The record of the block whose user bytes [address, address + size) contain
+  // `address`, copied into *out; false when none. Scans everything: for error paths.
+  bool find_containing(std::uintptr_t address, BlockRecord* out) noexcept;
+
+ private:
+  static constexpr std::uintptr_t kTombstone = 1;
+  bool grow(Shard& shard) noexcept;
+
+  Shard shards_[kShards];
+};
+
+}  // namespace zheap::debug
