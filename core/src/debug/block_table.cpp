@@ -34,27 +34,20 @@ BlockRecord* BlockTable::find(Shard& shard, std::uintptr_t address) noexcept {
 }
 
 bool BlockTable::grow(Shard& shard) noexcept {
-  std::size_t records = 0;
-  for (std::size_t i = 0; i < shard.capacity; ++i) records += shard.slots[i].address > kTombstone ? 1 : 0;
-  // Mostly tombstones (blocks come and go): rehash at the same size instead of doubling.
-  std::size_t new_capacity = shard.capacity == 0 ? kInitialCapacity : shard.capacity;
-  if (records * 10 > new_capacity * 3) new_capacity *= 2;
+  const std::size_t new_capacity = shard.capacity == 0 ? kInitialCapacity : shard.capacity * 2;
   auto* slots = static_cast<BlockRecord*>(os::map(new_capacity * sizeof(BlockRecord)));
   if (slots == nullptr) return false;
   const std::size_t mask = new_capacity - 1;
-  std::size_t used = 0;
   for (std::size_t i = 0; i < shard.capacity; ++i) {
     const BlockRecord& record = shard.slots[i];
-    if (record.address <= kTombstone) continue;  // tombstones are dropped here
+    if (record.address == 0) continue;
     std::size_t j = hash_address(record.address) & mask;
     while (slots[j].address != 0) j = (j + 1) & mask;
     slots[j] = record;
-    ++used;
   }
   if (shard.slots != nullptr) os::unmap(shard.slots, shard.capacity * sizeof(BlockRecord));
   shard.slots = slots;
   shard.capacity = new_capacity;
-  shard.used = used;
   return true;
 }
 
@@ -62,17 +55,27 @@ bool BlockTable::insert(Shard& shard, const BlockRecord& record) noexcept {
   if ((shard.used + 1) * 10 > shard.capacity * 7 && !grow(shard)) return false;
   const std::size_t mask = shard.capacity - 1;
   std::size_t i = hash_address(record.address) & mask;
-  // A tombstone could be reused only after checking the key is absent further on; the
-  // allocator never inserts an address twice, so take the first empty slot.
-  while (shard.slots[i].address != 0) i = (i + 1) & mask;
+  while (shard.slots[i].address != 0) i = (i + 1) & mask;  // never present twice: the allocator owns the address
   shard.slots[i] = record;
   ++shard.used;
   return true;
 }
 
-void BlockTable::erase(Shard&, BlockRecord* record) noexcept {
-  *record = BlockRecord{};
-  record->address = kTombstone;  // keeps later probe chains intact; `used` still counts it
+void BlockTable::erase(Shard& shard, BlockRecord* record) noexcept {
+  // Backward-shift deletion: pull later members of the probe chain into the hole, so no
+  // tombstones build up under churn and lookups stay short.
+  const std::size_t mask = shard.capacity - 1;
+  std::size_t hole = static_cast<std::size_t>(record - shard.slots);
+  for (std::size_t j = (hole + 1) & mask; shard.slots[j].address != 0; j = (j + 1) & mask) {
+    const std::size_t home = hash_address(shard.slots[j].address) & mask;
+    // The record at j may move to the hole unless its home lies cyclically in (hole, j].
+    const bool home_after_hole = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+    if (home_after_hole) continue;
+    shard.slots[hole] = shard.slots[j];
+    hole = j;
+  }
+  shard.slots[hole] = BlockRecord{};
+  --shard.used;
 }
 
 bool BlockTable::find_containing(std::uintptr_t address, BlockRecord* out) noexcept {

@@ -5,7 +5,8 @@
 // behind its own spin lock, each grown by rehashing into a mapping twice the size when it
 // is 70% full (tombstones included). Lock order: a shard lock is taken alone, never with
 // another shard's or the quarantine's; callers copy what they need and unlock before
-// reporting.
+// reporting. Deletion shifts the probe chain back (no tombstones), so lookups stay short
+// however many blocks come and go.
 #pragma once
 
 #include "debug/stack_depot.hpp"
@@ -21,7 +22,7 @@ namespace zheap::debug {
 enum class BlockState : std::uint8_t { live, quarantined };
 
 struct BlockRecord {
-  std::uintptr_t address = 0;  // first user byte; the key (0: empty slot, 1: tombstone)
+  std::uintptr_t address = 0;  // first user byte; the key (0: empty slot)
   std::size_t size = 0;        // requested
   void* base = nullptr;        // what the backing allocator (or the guard mapping) gave
   std::size_t base_len = 0;
@@ -44,7 +45,7 @@ class BlockTable {
     support::SpinLock lock;
     BlockRecord* slots = nullptr;
     std::size_t capacity = 0;  // a power of two, or 0 before the first insert
-    std::size_t used = 0;      // records + tombstones
+    std::size_t used = 0;      // records
   };
 
   constexpr BlockTable() noexcept = default;
@@ -56,8 +57,10 @@ class BlockTable {
 
   // The following take the shard whose lock the caller holds.
   BlockRecord* find(Shard& shard, std::uintptr_t address) noexcept;
-  // false when the table could not grow (out of memory).
+  // false when the table could not grow (out of memory). `record.address` must not be
+  // in the table already.
   bool insert(Shard& shard, const BlockRecord& record) noexcept;
+  // `record` points into the shard (from find()); other pointers into it become stale.
   void erase(Shard& shard, BlockRecord* record) noexcept;
 
   // Calls visit(record) for every record, one shard locked at a time; visit may change
@@ -67,7 +70,7 @@ class BlockTable {
     for (Shard& shard : shards_) {
       support::SpinLockGuard guard(shard.lock);
       for (std::size_t i = 0; i < shard.capacity; ++i)
-        if (shard.slots[i].address > kTombstone) visit(shard.slots[i]);
+        if (shard.slots[i].address != 0) visit(shard.slots[i]);
     }
   }
 
@@ -76,7 +79,6 @@ class BlockTable {
   bool find_containing(std::uintptr_t address, BlockRecord* out) noexcept;
 
  private:
-  static constexpr std::uintptr_t kTombstone = 1;
   bool grow(Shard& shard) noexcept;
 
   Shard shards_[kShards];

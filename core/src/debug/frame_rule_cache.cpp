@@ -6,11 +6,6 @@ namespace zheap::debug {
 
 namespace {
 constinit FrameRuleCache process_cache;
-
-std::size_t slot_index(std::uintptr_t address) noexcept {
-  // Fibonacci hashing: return addresses cluster, the multiply spreads their low bits.
-  return static_cast<std::size_t>((address * 0x9E3779B97F4A7C15ull) >> 48) & (FrameRuleCache::kSlots - 1);
-}
 }  // namespace
 
 FrameRuleCache& frame_rule_cache() noexcept { return process_cache; }
@@ -25,7 +20,7 @@ FrameRuleCache::Slot* FrameRuleCache::slots() noexcept {
   return table;
 }
 
-FrameRule FrameRuleCache::rule_at(std::uintptr_t return_address) noexcept {
+FrameRule FrameRuleCache::rule_at_slow(std::uintptr_t return_address) noexcept {
   Slot* table = slots();
   if (table == nullptr || return_address == 0 || (return_address & kPending) != 0)
     return find_frame_rule(return_address);

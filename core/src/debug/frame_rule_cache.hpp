@@ -33,7 +33,28 @@ class FrameRuleCache {
   constexpr FrameRuleCache() noexcept = default;
 
   // The rule at `return_address`: cached, or found with find_frame_rule() and cached.
-  FrameRule rule_at(std::uintptr_t return_address) noexcept;
+  FrameRule rule_at(std::uintptr_t return_address) noexcept {
+    std::uint64_t bits;
+    if (lookup(return_address, &bits)) return FrameRule::unpack(bits);
+    return rule_at_slow(return_address);
+  }
+
+  // The hit path, inline (it runs once per frame of every capture): the packed rule of
+  // `return_address` when the cache holds it.
+  bool lookup(std::uintptr_t return_address, std::uint64_t* bits) const noexcept {
+    const Slot* table = slots_.load(std::memory_order_acquire);
+    if (table == nullptr) return false;
+    std::size_t index = slot_index(return_address);
+    for (std::size_t probe = 0; probe < kMaxProbes; ++probe, index = (index + 1) & (kSlots - 1)) {
+      const std::uint64_t key = table[index].key.load(std::memory_order_acquire);
+      if (key == return_address) {
+        *bits = table[index].rule.load(std::memory_order_relaxed);
+        return true;
+      }
+      if (key == 0) return false;
+    }
+    return false;
+  }
 
   // How many addresses hold a rule (for tests and statistics; walks the table).
   std::size_t cached_count() const noexcept;
@@ -45,7 +66,12 @@ class FrameRuleCache {
   };
   static constexpr std::uint64_t kPending = std::uint64_t{1} << 63;
 
+  static std::size_t slot_index(std::uintptr_t address) noexcept {
+    // Fibonacci hashing: return addresses cluster, the multiply spreads their low bits.
+    return static_cast<std::size_t>((address * 0x9E3779B97F4A7C15ull) >> 48) & (kSlots - 1);
+  }
   Slot* slots() noexcept;
+  FrameRule rule_at_slow(std::uintptr_t return_address) noexcept;
 
   std::atomic<Slot*> slots_{nullptr};
 };
