@@ -22,6 +22,13 @@ namespace {
 // stack and in the recorded stacks.
 #define KEEP_FRAME() __asm__ volatile("" ::: "memory")
 
+// Keeps a loop from being unrolled, so the calls in its body stay one call site.
+#if defined(__clang__)
+#define NO_UNROLL _Pragma("nounroll")
+#else
+#define NO_UNROLL _Pragma("GCC unroll 1")
+#endif
+
 struct Recorded {
   DebugError error;
   std::vector<std::string> allocation;  // symbolized function names, innermost first
@@ -322,7 +329,7 @@ TEST_F(DebugAllocatorTest, LeakCheckCountsAndGroupsByAllocationStack) {
   DebugAllocator debug(recorder.options());
   EXPECT_TRUE(debug.leak_check().ok());
   void* a[3];
-#pragma GCC unroll 1  // one call site, so one stack (unrolled, it would be three)
+  NO_UNROLL  // one call site, so one stack (unrolled, it would be three)
   for (int i = 0; i < 3; ++i) a[i] = leak_from_site_a(debug, 10 * (i + 1));  // one call site, one stack
   void* b = leak_from_site_b(debug, 100);
   void* freed = leak_from_site_b(debug, 7);
