@@ -455,6 +455,20 @@ bool DebugAllocator::owns(const void* ptr) const noexcept {
 
 LeakReport DebugAllocator::leak_check() noexcept { return impl_ == nullptr ? LeakReport{} : impl_->leak_check(); }
 
+void DebugAllocator::lock_for_fork() noexcept {
+  if (impl_ == nullptr) return;
+  impl_->quarantine.lock();
+  impl_->blocks.lock_all();
+  debug::stack_depot().lock();
+}
+
+void DebugAllocator::unlock_after_fork() noexcept {
+  if (impl_ == nullptr) return;
+  debug::stack_depot().unlock();
+  impl_->blocks.unlock_all();
+  impl_->quarantine.unlock();
+}
+
 std::size_t DebugAllocator::live_blocks() const noexcept {
   return impl_ == nullptr ? 0 : impl_->live_blocks.load(std::memory_order_relaxed);
 }

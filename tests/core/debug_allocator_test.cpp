@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -468,6 +469,65 @@ TEST_F(DebugAllocatorTest, GuardPagesServeAlignedBlocksRightBeforeTheGuard) {
     std::memset(p, 1, 100);
     debug.release(p, AllocationFamily::malloc);
   }
+  EXPECT_TRUE(recorder.errors.empty());
+}
+
+TEST_F(DebugAllocatorTest, IgnoreMeansNoReportAndTheProgramGoesOn) {
+  DebugOptions options = recorder.options();
+  options.on_error = OnError::ignore;
+  options.on_wrong_size = OnError::ignore;
+  DebugAllocator debug(options);
+  void* p = allocate_here(debug, 8);
+  first_free_here(debug, p);
+  second_free_here(debug, p);
+  int local = 0;
+  second_free_here(debug, &local);
+  EXPECT_TRUE(recorder.errors.empty());
+}
+
+// What the shim does: its malloc passes its own return address, so the recorded stack
+// starts in the program, not in the shim.
+__attribute__((noinline)) void* shim_like_malloc(DebugAllocator& debug, std::size_t size) {
+  void* p = debug.allocate(size, 16, AllocationFamily::malloc,
+                           reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+  KEEP_FRAME();
+  return p;
+}
+__attribute__((noinline)) void* program_calling_malloc(DebugAllocator& debug) {
+  void* p = shim_like_malloc(debug, 32);
+  KEEP_FRAME();
+  return p;
+}
+
+TEST_F(DebugAllocatorTest, AnExplicitCallerAddressStartsTheStackThere) {
+  DebugAllocator debug(recorder.options());
+  void* p = program_calling_malloc(debug);
+  const LeakReport report = debug.leak_check();
+  ASSERT_EQ(report.groups().size(), 1u);
+  const std::vector<std::string> functions = functions_of(report.groups()[0].stack);
+  ASSERT_FALSE(functions.empty());
+  EXPECT_NE(functions[0].find("program_calling_malloc"), std::string::npos) << joined(functions);
+  EXPECT_FALSE(mentions(functions, "shim_like_malloc")) << joined(functions);
+  debug.release(p, AllocationFamily::malloc);
+}
+
+TEST_F(DebugAllocatorTest, ForkWithTheLocksHeldLeavesAUsableAllocatorOnBothSides) {
+  DebugAllocator debug(recorder.options());
+  void* before = debug.allocate(64, 16, AllocationFamily::malloc);
+  debug.lock_for_fork();
+  const pid_t child = fork();
+  debug.unlock_after_fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    void* p = debug.allocate(128, 16, AllocationFamily::malloc);
+    debug.release(p, AllocationFamily::malloc);
+    debug.release(before, AllocationFamily::malloc);
+    _exit(debug.live_blocks() == 0 && recorder.errors.empty() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  debug.release(before, AllocationFamily::malloc);
   EXPECT_TRUE(recorder.errors.empty());
 }
 

@@ -179,6 +179,14 @@ class DebugAllocator {
   // Frees nothing.
   LeakReport leak_check() noexcept;
 
+  // fork() support for the shim's pthread_atfork handlers: lock_for_fork() takes every
+  // lock of this allocator and of the process's stack depot (in one fixed order; none of
+  // them is ever held while waiting for another, so any order is deadlock-free), so that
+  // no lock is copied into the child mid-update; unlock_after_fork() releases them, in
+  // the parent and in the child.
+  void lock_for_fork() noexcept;
+  void unlock_after_fork() noexcept;
+
   std::size_t live_blocks() const noexcept;
   std::size_t live_bytes() const noexcept;         // requested sizes
   std::size_t quarantined_bytes() const noexcept;  // requested sizes

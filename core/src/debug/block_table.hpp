@@ -74,6 +74,14 @@ class BlockTable {
     }
   }
 
+  // For fork(): every shard lock, in shard order, and back.
+  void lock_all() noexcept {
+    for (Shard& shard : shards_) shard.lock.lock();
+  }
+  void unlock_all() noexcept {
+    for (Shard& shard : shards_) shard.lock.unlock();
+  }
+
   // The record of the block whose user bytes [address, address + size) contain
   // `address`, copied into *out; false when none. Scans everything: for error paths.
   bool find_containing(std::uintptr_t address, BlockRecord* out) noexcept;

@@ -47,6 +47,10 @@ class Quarantine {
 
   std::size_t bytes() const noexcept;
 
+  // For fork(): held across it by the allocator's fork handlers.
+  void lock() noexcept { lock_.lock(); }
+  void unlock() noexcept { lock_.unlock(); }
+
  private:
   bool pop_locked(Entry* out) noexcept;
 

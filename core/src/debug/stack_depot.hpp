@@ -49,6 +49,10 @@ class StackDepot {
   // The frames of `id`; empty for kNoStack or an id this depot never gave out.
   std::span<const std::uintptr_t> get(StackId id) const noexcept;
 
+  // For fork(): holds off inserts while the process is copied (lookups go on).
+  void lock() noexcept { insert_lock_.lock(); }
+  void unlock() noexcept { insert_lock_.unlock(); }
+
   std::size_t stack_count() const noexcept { return count_.load(std::memory_order_acquire); }
   // Inserts refused because the depot was full.
   std::size_t refused_count() const noexcept { return refused_.load(std::memory_order_relaxed); }
