@@ -39,6 +39,13 @@ class FrameRuleCache {
     return rule_at_slow(return_address);
   }
 
+  // The same, packed (FrameRule::pack()), for the walker.
+  std::uint64_t packed_rule_at(std::uintptr_t return_address) noexcept {
+    std::uint64_t bits;
+    if (lookup(return_address, &bits)) return bits;
+    return rule_at_slow(return_address).pack();
+  }
+
   // The hit path, inline (it runs once per frame of every capture): the packed rule of
   // `return_address` when the cache holds it.
   bool lookup(std::uintptr_t return_address, std::uint64_t* bits) const noexcept {

@@ -88,14 +88,16 @@ extern "C" __attribute__((visibility("hidden"), used)) std::size_t zheap_debug_w
       frames[count++] = pc;
       if (count == max) break;
     }
-    const FrameRule rule = cache.rule_at(pc);
-    if (rule.kind == FrameRule::Kind::end_of_stack) break;
-    if (rule.kind != FrameRule::Kind::step) goto fallback;
+    const std::uint64_t rule = cache.packed_rule_at(pc);
+    const FrameRule::Kind kind = FrameRule::packed_kind(rule);
+    if (kind == FrameRule::Kind::end_of_stack) break;
+    if (kind != FrameRule::Kind::step) goto fallback;
     {
-      const std::uintptr_t base = rule.cfa_base == FrameRule::CfaBase::rsp ? sp : rbp;
-      const std::uintptr_t cfa = base + static_cast<std::intptr_t>(rule.cfa_offset);
+      const std::uintptr_t base = FrameRule::packed_cfa_from_rbp(rule) ? rbp : sp;
+      const std::uintptr_t cfa = base + static_cast<std::uintptr_t>(FrameRule::packed_cfa_offset(rule));
       if (cfa <= sp || cfa - stack_start > kMaxStackSpan || (cfa & 7) != 0) goto fallback;
-      if (rule.rbp_saved) rbp = *reinterpret_cast<const std::uintptr_t*>(cfa + rule.rbp_offset);
+      if (FrameRule::packed_rbp_saved(rule))
+        rbp = *reinterpret_cast<const std::uintptr_t*>(cfa + static_cast<std::uintptr_t>(FrameRule::packed_rbp_offset(rule)));
       pc = *reinterpret_cast<const std::uintptr_t*>(cfa - 8);
       sp = cfa;
       if (pc == 0) break;  // some outermost frames end the chain with a zero return address
