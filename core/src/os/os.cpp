@@ -51,6 +51,17 @@ void* map_aligned(std::size_t len, std::size_t alignment) noexcept {
 
 void unmap(void* p, std::size_t len) noexcept { ::munmap(p, len); }
 
+void* reserve(std::size_t len) noexcept {
+  void* p = ::mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+bool uncommit(void* p, std::size_t len) noexcept {
+  // Mapping fresh PROT_NONE pages over the range drops the old ones and their commit charge.
+  void* q = ::mmap(p, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  return q != MAP_FAILED;
+}
+
 void* remap(void* p, std::size_t old_len, std::size_t new_len, bool may_move) noexcept {
   void* q = ::mremap(p, old_len, new_len, may_move ? MREMAP_MAYMOVE : 0);
   return q == MAP_FAILED ? nullptr : q;

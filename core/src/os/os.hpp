@@ -26,6 +26,13 @@ void* remap(void* p, std::size_t old_len, std::size_t new_len, bool may_move) no
 // Gives the pages' physical memory back to the system; the range stays mapped and
 // reads as zeros afterwards (MADV_DONTNEED).
 void decommit(void* p, std::size_t len) noexcept;
+// Address space without memory: PROT_NONE, MAP_NORESERVE, so it costs no commit charge.
+// Make parts usable with protect_read_write() ("commit") and give them back with
+// uncommit(). nullptr when the system refuses (RLIMIT_AS, no room).
+void* reserve(std::size_t len) noexcept;
+// Returns committed pages inside a reserve() range to the kernel and makes them
+// inaccessible again; the address range stays reserved. False when the kernel refuses.
+bool uncommit(void* p, std::size_t len) noexcept;
 // Page protection, for guard pages: no access / read-write.
 bool protect_none(void* p, std::size_t len) noexcept;
 bool protect_read_write(void* p, std::size_t len) noexcept;

@@ -1,0 +1,40 @@
+// The exported C symbols: entry_points.inc expanded over libc_semantics.hpp.
+//
+// Built twice: into libzheap.so with the public names (default visibility, filtered by
+// libzheap.map), and into the in-process test library with ZHEAP_SHIM_PREFIX set
+// (zheap_test_malloc, ...), so that tests can call the very same code without replacing
+// their own malloc.
+#include "libc_semantics.hpp"
+
+#include "os/os.hpp"
+
+#define ZHEAP_CONCAT_(a, b) a##b
+#define ZHEAP_CONCAT(a, b) ZHEAP_CONCAT_(a, b)
+
+#ifdef ZHEAP_SHIM_PREFIX
+#define ZHEAP_EXPORTED_NAME(name) ZHEAP_CONCAT(ZHEAP_SHIM_PREFIX, name)
+#else
+#define ZHEAP_EXPORTED_NAME(name) name
+#endif
+
+extern "C" {
+#define ZHEAP_C_ENTRY(ret, name, impl, params, args)                          \
+  [[gnu::visibility("default")]] ret ZHEAP_EXPORTED_NAME(name) params noexcept { \
+    return zheap::shim::c_api::impl args;                                       \
+  }
+#include "entry_points.inc"
+#undef ZHEAP_C_ENTRY
+}
+
+namespace zheap::shim::c_api {
+
+void print_malloc_stats() noexcept {
+  const char* name = started_heap().name;
+  char line[96] = "zheap: allocator ";
+  std::size_t used = std::strlen(line);
+  while (*name != '\0' && used < sizeof line - 2) line[used++] = *name++;
+  line[used++] = '\n';
+  os::write_stderr(line, used);
+}
+
+}  // namespace zheap::shim::c_api

@@ -1,0 +1,80 @@
+// The one narrow interface between the shim's entry points and the heap that serves them.
+//
+// Each mode (mode_libc.cpp, mode_jemalloc.cpp, mode_arena.cpp; later debug and smp)
+// fills one constinit Heap. The dispatch (dispatch.hpp) picks one at the first call and
+// never changes it, so every operation costs one load and one predictable indirect call.
+//
+// Contract for the function pointers (libc semantics such as errno, overflow checks,
+// realloc(p, 0) and null pointers are handled before them, in libc_semantics.hpp):
+//   allocate(size, alignment)  alignment is a power of two >= 16; size may be 0 (then a
+//                              unique pointer); nullptr when out of memory.
+//   allocate_default(size)     the same with alignment 16: the hot path. A mode may point
+//                              it straight at its backend's malloc (one call, no glue).
+//   allocate_zeroed(size)      optional: zero-filled; null means allocate + memset.
+//   release(ptr)               ptr non-null and owned by this heap.
+//   release_sized(ptr, size)   optional: size is the one the block was asked with.
+//   usable_size(ptr)           >= the size asked; the caller may use all of it.
+//   reallocate(ptr, size)      optional: ptr owned, size > 0; nullptr leaves ptr intact.
+//   owns                       which non-bootstrap pointers are this heap's (see Ownership).
+//   libc_conformant            allocate_default and release behave as glibc's malloc and
+//                              free at the edges: requests above PTRDIFF_MAX fail, a failure
+//                              sets errno to ENOMEM, release leaves errno alone. Then malloc
+//                              and free jump straight to them when no layer is active.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace zheap::shim {
+
+enum class Ownership : std::uint8_t {
+  everything,        // every pointer the shim did not serve from bootstrap (libc mode)
+  reserved_range,    // exactly [range_begin, range_end): zheap's own reserved address range
+  all_but_brk_heap,  // every pointer outside glibc's brk heap (jemalloc never uses brk)
+};
+
+struct Heap {
+  const char* name;
+  void* (*allocate)(std::size_t size, std::size_t alignment) noexcept;
+  void* (*allocate_default)(std::size_t size) noexcept;
+  void* (*allocate_zeroed)(std::size_t size) noexcept;
+  void (*release)(void* ptr) noexcept;
+  void (*release_sized)(void* ptr, std::size_t size) noexcept;
+  std::size_t (*usable_size)(void* ptr) noexcept;
+  void* (*reallocate)(void* ptr, std::size_t size) noexcept;
+  Ownership owns;
+  bool libc_conformant;
+  std::uintptr_t range_begin;
+  std::uintptr_t range_end;
+  // Fork: take every lock of this mode (in the order the mode documents) / give them back.
+  void (*fork_prepare)() noexcept;
+  void (*fork_release)() noexcept;
+};
+
+// Each mode's start-up: nullptr when the mode cannot run (the reason already printed).
+const Heap* start_libc_heap() noexcept;
+const Heap* start_jemalloc_heap() noexcept;
+const Heap* start_arena_heap() noexcept;
+
+// glibc's own allocator, for pointers that belong to it in every mode (a library loaded
+// with RTLD_DEEPBIND calls it directly). Resolved by start_libc_heap's helper, which every
+// mode runs first; see mode_libc.cpp for why these are not zheap's own aliases.
+struct GlibcFunctions {
+  void* (*malloc)(std::size_t) noexcept;
+  void (*free)(void*) noexcept;
+  void* (*calloc)(std::size_t, std::size_t) noexcept;
+  void* (*realloc)(void*, std::size_t) noexcept;
+  void* (*memalign)(std::size_t, std::size_t) noexcept;
+  std::size_t (*malloc_usable_size)(void*) noexcept;
+  int (*mallopt)(int, int) noexcept;
+  int (*malloc_trim)(std::size_t) noexcept;
+  void (*malloc_stats)() noexcept;
+  void* mallinfo;   // struct mallinfo (*)(); kept untyped: <malloc.h> stays out of here
+  void* mallinfo2;  // struct mallinfo2 (*)()
+};
+// True once resolved; false when glibc's functions cannot be found (then libc mode is
+// unavailable and foreign glibc pointers are only reported).
+bool resolve_glibc() noexcept;
+const GlibcFunctions& glibc() noexcept;
+
+}  // namespace zheap::shim

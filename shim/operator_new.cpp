@@ -1,0 +1,146 @@
+// The 20 replaceable operator new / delete forms of C++17/20.
+//
+// operator new follows the standard's loop ([new.delete.single]): on failure call the
+// new-handler and try again; no handler means throw std::bad_alloc (the nothrow forms
+// return nullptr instead).
+//
+// libzheap.so does not link libstdc++: loading it costs every preloaded process ~1 MiB of
+// RSS and ~0.9 ms of start-up (measured on /bin/true, tests/shim/measure_overhead.sh), and
+// most preloaded programs are C. Only the out-of-memory path needs the C++ runtime, and a
+// program that calls operator new has it loaded, so that path finds it with dlsym:
+// get_new_handler, and __throw_bad_alloc to throw. This file is built with exceptions (the
+// bad_alloc passes through its frames) but catches nothing, so it needs no personality
+// routine. A nothrow new whose handler may throw delegates to the C++ runtime's own
+// nothrow operator, which calls zheap's throwing one inside its try block.
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <new>
+
+#include "libc_semantics.hpp"
+
+namespace {
+
+using zheap::shim::api;
+namespace c_api = zheap::shim::c_api;
+
+// The first of `names` the process defines (libstdc++'s name, then libc++'s).
+void* find_in_process(const char* gnu_name, const char* llvm_name) noexcept {
+  void* symbol = ::dlsym(RTLD_DEFAULT, gnu_name);
+  return symbol != nullptr ? symbol : ::dlsym(RTLD_DEFAULT, llvm_name);
+}
+
+std::new_handler current_new_handler() noexcept {
+  using Getter = std::new_handler (*)() noexcept;
+  auto get = reinterpret_cast<Getter>(find_in_process("_ZSt15get_new_handlerv", "_ZNSt3__115get_new_handlerEv"));
+  return get != nullptr ? get() : nullptr;
+}
+
+[[noreturn]] void throw_bad_alloc() {
+  using Thrower = void (*)();
+  auto raise = reinterpret_cast<Thrower>(find_in_process("_ZSt17__throw_bad_allocv", "_ZNSt3__117__throw_bad_allocEv"));
+  if (raise != nullptr) raise();
+  std::abort();  // no C++ runtime in the process, yet operator new was called
+}
+
+// The C++ runtime's own definition of a nothrow operator (not zheap's, which precedes it
+// in the global scope): looked up in libstdc++.so.6 itself.
+void* runtime_nothrow_operator(const char* mangled) noexcept {
+  void* runtime = ::dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
+  if (runtime == nullptr) return nullptr;
+  void* symbol = ::dlsym(runtime, mangled);
+  ::dlclose(runtime);  // drops RTLD_NOLOAD's reference only
+  return symbol;
+}
+
+void* allocate_or_null(std::size_t size, std::size_t alignment, api family) noexcept {
+  return c_api::allocate_aligned(size, alignment, family);
+}
+
+void* allocate_or_throw(std::size_t size, std::size_t alignment, api family) {
+  for (;;) {
+    if (void* p = allocate_or_null(size, alignment, family)) [[likely]] return p;
+    std::new_handler handler = current_new_handler();
+    if (handler == nullptr) throw_bad_alloc();
+    handler();
+  }
+}
+
+void* allocate_nothrow(std::size_t size, std::size_t alignment, api family) noexcept {
+  if (void* p = allocate_or_null(size, alignment, family)) [[likely]] return p;
+  if (current_new_handler() == nullptr) return nullptr;
+  if (alignment <= c_api::default_alignment) {
+    using Plain = void* (*)(std::size_t, const std::nothrow_t&) noexcept;
+    const char* name = family == api::new_array ? "_ZnamRKSt9nothrow_t" : "_ZnwmRKSt9nothrow_t";
+    if (auto runtime_new = reinterpret_cast<Plain>(runtime_nothrow_operator(name))) return runtime_new(size, std::nothrow_t{});
+  } else {
+    using Aligned = void* (*)(std::size_t, std::align_val_t, const std::nothrow_t&) noexcept;
+    const char* name = family == api::new_array ? "_ZnamSt11align_val_tRKSt9nothrow_t" : "_ZnwmSt11align_val_tRKSt9nothrow_t";
+    if (auto runtime_new = reinterpret_cast<Aligned>(runtime_nothrow_operator(name)))
+      return runtime_new(size, std::align_val_t{alignment}, std::nothrow_t{});
+  }
+  return nullptr;
+}
+
+void release(void* ptr, api family) noexcept { c_api::release(ptr, family, "operator delete"); }
+
+void release_sized(void* ptr, std::size_t size, api family) noexcept {
+  c_api::release_sized(ptr, size, family, "operator delete");
+}
+
+std::size_t alignment_of(std::align_val_t alignment) noexcept { return static_cast<std::size_t>(alignment); }
+
+}  // namespace
+
+#define ZHEAP_OPERATOR [[gnu::visibility("default")]]
+constexpr std::size_t plain = c_api::default_alignment;
+
+// new
+ZHEAP_OPERATOR void* operator new(std::size_t size) { return allocate_or_throw(size, plain, api::new_object); }
+ZHEAP_OPERATOR void* operator new[](std::size_t size) { return allocate_or_throw(size, plain, api::new_array); }
+ZHEAP_OPERATOR void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  return allocate_nothrow(size, plain, api::new_object);
+}
+ZHEAP_OPERATOR void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  return allocate_nothrow(size, plain, api::new_array);
+}
+ZHEAP_OPERATOR void* operator new(std::size_t size, std::align_val_t alignment) {
+  return allocate_or_throw(size, alignment_of(alignment), api::new_object);
+}
+ZHEAP_OPERATOR void* operator new[](std::size_t size, std::align_val_t alignment) {
+  return allocate_or_throw(size, alignment_of(alignment), api::new_array);
+}
+ZHEAP_OPERATOR void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+  return allocate_nothrow(size, alignment_of(alignment), api::new_object);
+}
+ZHEAP_OPERATOR void* operator new[](std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+  return allocate_nothrow(size, alignment_of(alignment), api::new_array);
+}
+
+// delete
+ZHEAP_OPERATOR void operator delete(void* ptr) noexcept { release(ptr, api::new_object); }
+ZHEAP_OPERATOR void operator delete[](void* ptr) noexcept { release(ptr, api::new_array); }
+ZHEAP_OPERATOR void operator delete(void* ptr, const std::nothrow_t&) noexcept { release(ptr, api::new_object); }
+ZHEAP_OPERATOR void operator delete[](void* ptr, const std::nothrow_t&) noexcept { release(ptr, api::new_array); }
+ZHEAP_OPERATOR void operator delete(void* ptr, std::size_t size) noexcept {
+  release_sized(ptr, size, api::new_object);
+}
+ZHEAP_OPERATOR void operator delete[](void* ptr, std::size_t size) noexcept {
+  release_sized(ptr, size, api::new_array);
+}
+// Over-aligned blocks: the heaps find their size from the pointer, so the aligned and
+// sized+aligned forms all free without size.
+ZHEAP_OPERATOR void operator delete(void* ptr, std::align_val_t) noexcept { release(ptr, api::new_object); }
+ZHEAP_OPERATOR void operator delete[](void* ptr, std::align_val_t) noexcept { release(ptr, api::new_array); }
+ZHEAP_OPERATOR void operator delete(void* ptr, std::align_val_t, const std::nothrow_t&) noexcept {
+  release(ptr, api::new_object);
+}
+ZHEAP_OPERATOR void operator delete[](void* ptr, std::align_val_t, const std::nothrow_t&) noexcept {
+  release(ptr, api::new_array);
+}
+ZHEAP_OPERATOR void operator delete(void* ptr, std::size_t, std::align_val_t) noexcept {
+  release(ptr, api::new_object);
+}
+ZHEAP_OPERATOR void operator delete[](void* ptr, std::size_t, std::align_val_t) noexcept {
+  release(ptr, api::new_array);
+}

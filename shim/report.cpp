@@ -1,0 +1,68 @@
+#include "report.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "os/os.hpp"
+
+namespace zheap::shim {
+
+namespace {
+
+constinit std::atomic<bool> foreign_pointer_reported{false};
+constinit std::atomic<bool> bootstrap_exhaustion_reported{false};
+
+// A line assembled in a caller's buffer: no allocation, no stdio.
+class Line {
+ public:
+  Line& text(const char* s) noexcept {
+    while (*s != '\0' && used_ < sizeof(buffer_) - 1) buffer_[used_++] = *s++;
+    return *this;
+  }
+  Line& address(const void* p) noexcept {
+    char digits[2 + 16];
+    auto value = reinterpret_cast<std::uintptr_t>(p);
+    int n = 0;
+    do {
+      digits[n++] = "0123456789abcdef"[value & 15];
+      value >>= 4;
+    } while (value != 0);
+    text("0x");
+    while (n > 0 && used_ < sizeof(buffer_) - 1) buffer_[used_++] = digits[--n];
+    return *this;
+  }
+  void print() noexcept {
+    buffer_[used_++] = '\n';
+    os::write_stderr(buffer_, used_);
+  }
+
+ private:
+  char buffer_[512];
+  std::size_t used_ = 0;
+};
+
+}  // namespace
+
+void report_bad_setting(const char* variable, const char* value, const char* accepted) noexcept {
+  Line().text("zheap: ").text(variable).text("=").text(value).text(" is not valid (accepted: ")
+      .text(accepted).text("); using the default").print();
+}
+
+void report_mode_unavailable(const char* mode, const char* why, const char* fallback) noexcept {
+  Line().text("zheap: allocator '").text(mode).text("' cannot start: ").text(why)
+      .text("; using '").text(fallback).text("'").print();
+}
+
+void report_foreign_pointer(const char* function, const void* ptr) noexcept {
+  if (foreign_pointer_reported.exchange(true, std::memory_order_relaxed)) return;
+  Line().text("zheap: ").text(function).text("(").address(ptr)
+      .text("): pointer not allocated by zheap nor glibc; ignored (reported once)").print();
+}
+
+void report_bootstrap_exhausted() noexcept {
+  if (bootstrap_exhaustion_reported.exchange(true, std::memory_order_relaxed)) return;
+  Line().text("zheap: bootstrap region exhausted; early/re-entrant allocation fails").print();
+}
+
+}  // namespace zheap::shim

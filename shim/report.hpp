@@ -1,0 +1,17 @@
+// Every message the runtime part of the shim prints, one function per event; the wording
+// lives in report.cpp. None of them allocates; all write straight to stderr and preserve errno.
+#pragma once
+
+namespace zheap::shim {
+
+// A ZHEAP_* variable has a value the shim does not accept; the default is used.
+void report_bad_setting(const char* variable, const char* value, const char* accepted) noexcept;
+// A mode could not start (e.g. no address space to reserve); the shim runs on `fallback`.
+void report_mode_unavailable(const char* mode, const char* why, const char* fallback) noexcept;
+// free/realloc/malloc_usable_size got a pointer no known heap handed out. Printed for
+// the first such pointer only; the call is then ignored.
+void report_foreign_pointer(const char* function, const void* ptr) noexcept;
+// The bootstrap region is used up (only re-entrant or pre-start-up calls come from it).
+void report_bootstrap_exhausted() noexcept;
+
+}  // namespace zheap::shim
