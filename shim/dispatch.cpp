@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "os/os.hpp"
 #include "report.hpp"
 #include "settings.hpp"
 #include "spin_lock.hpp"
@@ -149,7 +150,7 @@ const Heap* start_up() noexcept {
   if (h == &lazy_heap) {
     const int saved_errno = errno;
     ReentryGuard guard;
-    glibc_brk_start = reinterpret_cast<std::uintptr_t>(::sbrk(0));
+    glibc_brk_start = os::initial_program_break();
     h = choose_heap();
     if (!fork_handlers_registered) {
       fork_handlers_registered = true;

@@ -49,7 +49,7 @@ class ReentryGuard {
 // Where a pointer handed to free/realloc/malloc_usable_size belongs.
 enum class Owner : std::uint8_t { bootstrap, heap, glibc, unknown };
 
-// glibc's brk heap: [program break at shim start-up, current program break). zheap's
+// glibc's brk heap: [the kernel's start_brk, current program break). zheap's
 // modes never use brk, so a pointer in there came from glibc's malloc (called directly,
 // e.g. by a library loaded with RTLD_DEEPBIND).
 extern std::uintptr_t glibc_brk_start;

@@ -15,7 +15,7 @@ root = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else pathlib.Path(__file__
 SOURCE_SUFFIXES = {".hpp", ".cpp", ".h", ".c", ".inc"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
 # Direct system calls that belong in core/src/os only.
-SYSCALL = re.compile(r"(?<![\w:.>])(?:::)?(mmap|munmap|mremap|madvise|mprotect|syscall|getrandom|sysconf)\s*\(")
+SYSCALL = re.compile(r"(?<![\w:.>])(?:::)?(mmap|munmap|mremap|madvise|mprotect|syscall|getrandom|sysconf|sbrk|brk)\s*\(")
 
 rules = [
     # (directory, predicate on an include path, message)

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -72,6 +73,32 @@ void decommit(void* p, std::size_t len) noexcept { ::madvise(p, len, MADV_DONTNE
 bool protect_none(void* p, std::size_t len) noexcept { return ::mprotect(p, len, PROT_NONE) == 0; }
 bool protect_read_write(void* p, std::size_t len) noexcept {
   return ::mprotect(p, len, PROT_READ | PROT_WRITE) == 0;
+}
+
+std::uintptr_t initial_program_break() noexcept {
+  const auto current_break = reinterpret_cast<std::uintptr_t>(::sbrk(0));
+  const int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return current_break;
+  char line[1024];
+  const ssize_t n = ::read(fd, line, sizeof line - 1);
+  ::close(fd);
+  if (n <= 0) return current_break;
+  line[n] = '\0';
+  // Field 2, the command name, is in parentheses and may hold spaces: count from the last ')'.
+  const char* cursor = std::strrchr(line, ')');
+  if (cursor == nullptr) return current_break;
+  constexpr int start_brk_field = 47;
+  int field = 2;
+  std::uintptr_t value = 0;
+  for (++cursor; *cursor != '\0'; ++cursor) {
+    if (*cursor == ' ') {
+      if (field == start_brk_field) break;
+      ++field;
+    } else if (field == start_brk_field && *cursor >= '0' && *cursor <= '9') {
+      value = value * 10 + static_cast<std::uintptr_t>(*cursor - '0');
+    }
+  }
+  return value != 0 && value <= current_break ? value : current_break;
 }
 
 int thread_id() noexcept { return static_cast<int>(::syscall(SYS_gettid)); }

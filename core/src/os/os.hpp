@@ -37,6 +37,11 @@ bool uncommit(void* p, std::size_t len) noexcept;
 bool protect_none(void* p, std::size_t len) noexcept;
 bool protect_read_write(void* p, std::size_t len) noexcept;
 
+// Where the process's brk heap starts: the kernel's start_brk (/proc/self/stat, field 47),
+// or, when /proc cannot be read, the current break. glibc's main arena grows up from
+// there, and zheap never uses brk, so [initial_program_break(), current break) is glibc's.
+std::uintptr_t initial_program_break() noexcept;
+
 // The kernel's id of the calling thread.
 int thread_id() noexcept;
 int process_id() noexcept;
