@@ -14,6 +14,29 @@
 #include <thread>
 #include <vector>
 
+// A frame the rule cache cannot express: its CFA is given by a DWARF expression
+// (DW_CFA_def_cfa_expression: DW_OP_breg7 (rsp) + 16), as hand-written or unusual
+// compiler output may do. Calls callback(arg).
+extern "C" void cfi_expression_frame(void (*callback)(void*), void* arg);
+__asm__(R"(
+  .text
+  .p2align 4
+  .type cfi_expression_frame, @function
+cfi_expression_frame:
+  .cfi_startproc
+  pushq %rbx
+  .cfi_escape 0x0f, 0x02, 0x77, 0x10
+  .cfi_offset %rbx, -16
+  movq %rdi, %rax
+  movq %rsi, %rdi
+  call *%rax
+  popq %rbx
+  .cfi_def_cfa %rsp, 8
+  ret
+  .cfi_endproc
+  .size cfi_expression_frame, .-cfi_expression_frame
+)");
+
 // Keeps a loop from being unrolled, so the calls in its body stay one call site.
 #if defined(__clang__)
 #define NO_UNROLL _Pragma("nounroll")
@@ -64,6 +87,15 @@ __attribute__((noinline)) int recurse_with_alloca(int depth, BothStacks* out) {
   return result + scratch[0];
 }
 
+// An over-aligned local makes gcc realign the stack and address the frame from rbp.
+__attribute__((noinline)) int realigned_frame(BothStacks* out) {
+  alignas(64) volatile char aligned[64];
+  aligned[0] = 1;
+  const int result = recurse(4, out);
+  __asm__ volatile("" ::: "memory");
+  return result + aligned[0];
+}
+
 void expect_same_stacks(const BothStacks& stacks, std::size_t at_least) {
   EXPECT_GE(stacks.reference_count, at_least);
   EXPECT_EQ(stacks.fast_frames(), stacks.reference_frames());
@@ -87,6 +119,21 @@ TEST(StackCapture, RbpBasedFramesMatch) {
   recurse_with_alloca(12, &stacks);
   expect_same_stacks(stacks, 15);
   EXPECT_EQ(stacks.fallbacks, 0u);
+}
+
+TEST(StackCapture, AFrameWithARealignedStackMatches) {
+  BothStacks stacks;
+  realigned_frame(&stacks);
+  expect_same_stacks(stacks, 8);
+}
+
+void capture_then_recurse(void* arg) { recurse(2, static_cast<BothStacks*>(arg)); }
+
+TEST(StackCapture, AFrameWhoseCfaIsADwarfExpressionFallsBackAndStaysCorrect) {
+  BothStacks stacks;
+  cfi_expression_frame(capture_then_recurse, &stacks);
+  expect_same_stacks(stacks, 6);
+  EXPECT_GE(stacks.fallbacks, 1u);  // correct before fast: only libgcc steps over this frame
 }
 
 TEST(StackCapture, ThroughStdSortComparator) {
