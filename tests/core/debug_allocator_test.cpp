@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <sys/wait.h>
@@ -456,6 +457,38 @@ TEST_F(DebugAllocatorTest, ThreadsAllocatingAndFreeingReportNothing) {
   EXPECT_TRUE(recorder.errors.empty());
   EXPECT_EQ(debug.live_blocks(), 0u);
   EXPECT_TRUE(debug.leak_check().ok());
+}
+
+TEST_F(DebugAllocatorTest, TwoThreadsFreeingOneBlockGiveExactlyOneDoubleFree) {
+  std::mutex recorder_lock;  // the handler runs on both threads
+  struct Shared {
+    Recorder* recorder;
+    std::mutex* lock;
+  } shared{&recorder, &recorder_lock};
+  DebugOptions options = recorder.options();
+  options.error_context = &shared;
+  options.error_handler = [](void* context, const DebugError& error) {
+    auto* s = static_cast<Shared*>(context);
+    std::lock_guard<std::mutex> guard(*s->lock);
+    Recorder::handle(s->recorder, error);
+  };
+  DebugAllocator debug(options);
+  for (int round = 0; round < 200; ++round) {
+    void* p = debug.allocate(32, 16, AllocationFamily::malloc);
+    std::atomic<int> ready{0};
+    auto free_it = [&] {
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }
+      debug.release(p, AllocationFamily::malloc);
+    };
+    std::thread a(free_it), b(free_it);
+    a.join();
+    b.join();
+  }
+  ASSERT_EQ(recorder.errors.size(), 200u);
+  for (const Recorded& r : recorder.errors) EXPECT_EQ(r.error.kind, DebugErrorKind::double_free);
+  EXPECT_EQ(debug.live_blocks(), 0u);
 }
 
 TEST_F(DebugAllocatorTest, GuardPagesServeAlignedBlocksRightBeforeTheGuard) {
