@@ -375,10 +375,7 @@ struct DebugAllocator::Impl {
   void release_everything() noexcept {
     Quarantine::Entry entry;
     while (quarantine.pop_any(&entry)) evict(entry.address, false);
-    blocks.for_each([&](BlockRecord& record) {
-      if (record.guarded && record.state == BlockState::quarantined) os::protect_read_write(record.base, record.base_len);
-      release_memory(record);
-    });
+    blocks.for_each([&](BlockRecord& record) { release_memory(record); });
   }
 };
 

@@ -59,7 +59,8 @@ class Recorder {
  public:
   static void handle(void* context, const DebugError& error) {
     static_cast<Recorder*>(context)->errors.push_back(
-        {error, functions_of(error.allocation_stack), functions_of(error.free_stack), functions_of(error.current_stack)});
+        {error, functions_of(error.allocation_stack), functions_of(error.free_stack),
+         functions_of(error.current_stack)});
   }
   DebugOptions options(DebugOptions base = {}) {
     base.on_error = OnError::report;
@@ -143,7 +144,7 @@ TEST_F(DebugAllocatorTest, WriteAfterFreeIsFoundWhenTheBlockLeavesQuarantine) {
   first_free_here(debug, p);
   p[5] = 'x';  // the bug
   ASSERT_TRUE(recorder.errors.empty());
-  for (int i = 0; i < 16; ++i) debug.release(debug.allocate(64, 16, AllocationFamily::malloc), AllocationFamily::malloc);
+  for (int i = 0; i < 16; ++i) debug.release(allocate_here(debug, 64), AllocationFamily::malloc);
   ASSERT_EQ(recorder.errors.size(), 1u);
   const Recorded& r = recorder.errors[0];
   EXPECT_EQ(r.error.kind, DebugErrorKind::write_after_free);
@@ -372,7 +373,7 @@ TEST_F(DebugAllocatorTest, QuarantineStaysWithinItsBytes) {
   DebugOptions options;
   options.quarantine_bytes = 4096;
   DebugAllocator debug(recorder.options(options));
-  for (int i = 0; i < 200; ++i) debug.release(debug.allocate(100, 16, AllocationFamily::malloc), AllocationFamily::malloc);
+  for (int i = 0; i < 200; ++i) debug.release(allocate_here(debug, 100), AllocationFamily::malloc);
   EXPECT_GT(debug.quarantined_bytes(), 0u);
   EXPECT_LE(debug.quarantined_bytes(), 4096u);
   // A block bigger than the whole quarantine is released at once.

@@ -96,8 +96,10 @@ extern "C" __attribute__((visibility("hidden"), used)) std::size_t zheap_debug_w
       const std::uintptr_t base = FrameRule::packed_cfa_from_rbp(rule) ? rbp : sp;
       const std::uintptr_t cfa = base + static_cast<std::uintptr_t>(FrameRule::packed_cfa_offset(rule));
       if (cfa <= sp || cfa - stack_start > kMaxStackSpan || (cfa & 7) != 0) goto fallback;
-      if (FrameRule::packed_rbp_saved(rule))
-        rbp = *reinterpret_cast<const std::uintptr_t*>(cfa + static_cast<std::uintptr_t>(FrameRule::packed_rbp_offset(rule)));
+      if (FrameRule::packed_rbp_saved(rule)) {
+        const std::uintptr_t saved_at = cfa + static_cast<std::uintptr_t>(FrameRule::packed_rbp_offset(rule));
+        rbp = *reinterpret_cast<const std::uintptr_t*>(saved_at);
+      }
       pc = *reinterpret_cast<const std::uintptr_t*>(cfa - 8);
       sp = cfa;
       if (pc == 0) break;  // some outermost frames end the chain with a zero return address
