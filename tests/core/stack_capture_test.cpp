@@ -234,5 +234,18 @@ TEST(StackCapture, RulesAreCachedPerReturnAddress) {
   EXPECT_EQ(rules[2], rules[1]);
 }
 
+TEST(StackCapture, ForgottenRulesAreReadAgainAndStillMatch) {
+  BothStacks warm;
+  recurse(10, &warm);
+  ASSERT_GT(frame_rule_cache().cached_count(), 0u);
+  forget_frame_rules();
+  EXPECT_EQ(frame_rule_cache().cached_count(), 0u);
+  BothStacks again;
+  recurse(10, &again);
+  expect_same_stacks(again, 13);
+  EXPECT_GT(frame_rule_cache().cached_count(), 3u);
+  EXPECT_EQ(again.fallbacks, 0u);
+}
+
 }  // namespace
 }  // namespace zheap::debug

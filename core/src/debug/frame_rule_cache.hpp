@@ -1,20 +1,22 @@
 // FrameRuleCache: return address -> FrameRule, a fixed-size lock-free hash table.
 //
-// Each slot is two atomic words, {key, rule}. A slot is written once: claimed by a CAS
-// of its key from 0 to (address | kPending), then the rule is stored, then the key is
-// published as the plain address with release order. A reader that sees its address
-// (acquire) therefore sees the finished rule; one that sees the pending form treats the
-// slot as a miss and computes the rule itself. Slots are never reused, so a key never
-// changes under a reader and no lock is needed on either side.
+// Each slot is two atomic words, {key, rule}; a key is the address tagged with the cache's
+// generation in bits 48-62 (user-space addresses fit in 47). A slot is written once:
+// claimed by a CAS of its key from 0 to (key | kPending), then the rule is stored, then
+// the key is published with release order. A reader that sees its key (acquire)
+// therefore sees the finished rule; one that sees the pending form treats the slot as a
+// miss and computes the rule itself. Slots are never reused, so a key never changes under
+// a reader and no lock is needed on either side.
+//
+// invalidate() (for dlclose: a library mapped later at the same addresses has other
+// code) moves to the next generation: older keys stop matching and merely occupy slots.
 //
 // Full table (more distinct return addresses than kSlots / 2 in practice, the probe limit
 // reached): lookups still work, new addresses are simply not cached (each capture then
 // re-reads their CFI: slower, still correct).
 //
 // Memory: kSlots * 16 bytes, mmap'd on first use (1 MiB virtual, touched as it fills).
-// One process-wide table: rules belong to code addresses, which all threads share. A
-// dlclose'd library whose addresses are reused by a new one would keep stale rules; the
-// walker's sanity checks (stack bounds, monotonic stack pointer) then stop the walk early.
+// One process-wide table: rules belong to code addresses, which all threads share.
 #pragma once
 
 #include "debug/frame_rule.hpp"
@@ -51,10 +53,11 @@ class FrameRuleCache {
   bool lookup(std::uintptr_t return_address, std::uint64_t* bits) const noexcept {
     const Slot* table = slots_.load(std::memory_order_acquire);
     if (table == nullptr) return false;
+    const std::uint64_t wanted = return_address | tag();
     std::size_t index = slot_index(return_address);
     for (std::size_t probe = 0; probe < kMaxProbes; ++probe, index = (index + 1) & (kSlots - 1)) {
       const std::uint64_t key = table[index].key.load(std::memory_order_acquire);
-      if (key == return_address) {
+      if (key == wanted) {
         *bits = table[index].rule.load(std::memory_order_relaxed);
         return true;
       }
@@ -63,7 +66,13 @@ class FrameRuleCache {
     return false;
   }
 
-  // How many addresses hold a rule (for tests and statistics; walks the table).
+  // Forgets every rule (they stay in memory but no longer match). For dlclose.
+  void invalidate() noexcept {
+    generation_.store((generation_.load(std::memory_order_relaxed) + 1) & kGenerationMask,
+                      std::memory_order_release);
+  }
+
+  // How many addresses hold a rule of this generation (for tests; walks the table).
   std::size_t cached_count() const noexcept;
 
  private:
@@ -72,6 +81,13 @@ class FrameRuleCache {
     std::atomic<std::uint64_t> rule;
   };
   static constexpr std::uint64_t kPending = std::uint64_t{1} << 63;
+  static constexpr unsigned kGenerationShift = 48;
+  static constexpr std::uint64_t kGenerationMask = (std::uint64_t{1} << 15) - 1;
+  static constexpr std::uintptr_t kAddressLimit = std::uintptr_t{1} << 47;
+
+  std::uint64_t tag() const noexcept {
+    return generation_.load(std::memory_order_acquire) << kGenerationShift;
+  }
 
   static std::size_t slot_index(std::uintptr_t address) noexcept {
     // Fibonacci hashing: return addresses cluster, the multiply spreads their low bits.
@@ -81,6 +97,7 @@ class FrameRuleCache {
   FrameRule rule_at_slow(std::uintptr_t return_address) noexcept;
 
   std::atomic<Slot*> slots_{nullptr};
+  std::atomic<std::uint64_t> generation_{0};
 };
 
 // The process's cache, constinit.

@@ -117,6 +117,8 @@ std::size_t capture_stack_unwind(std::uintptr_t* frames, std::size_t max, std::s
   return unwind_from(reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)), frames, max, skip);
 }
 
+void forget_frame_rules() noexcept { frame_rule_cache().invalidate(); }
+
 std::uint64_t capture_fallback_count() noexcept { return fallback_captures.load(std::memory_order_relaxed); }
 
 }  // namespace zheap::debug

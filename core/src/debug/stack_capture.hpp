@@ -35,6 +35,10 @@ std::size_t capture_stack(std::uintptr_t* frames, std::size_t max, std::size_t s
 // function returns to.
 std::size_t capture_stack_unwind(std::uintptr_t* frames, std::size_t max, std::size_t skip) noexcept;
 
+// Forgets the cached unwind rules, for after dlclose(): a library mapped later at the
+// same addresses has other code. Safe at any time, from any thread.
+void forget_frame_rules() noexcept;
+
 // How many capture_stack() calls had to fall back to _Unwind_Backtrace since start-up.
 std::uint64_t capture_fallback_count() noexcept;
 
