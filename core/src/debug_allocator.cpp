@@ -111,7 +111,7 @@ struct DebugAllocator::Impl {
     BlockTable::Shard& shard = blocks.shard_for(record.address);
     bool inserted;
     {
-      support::SpinLockGuard guard(shard.lock);
+      MutexLock guard(shard.lock);
       inserted = blocks.insert(shard, record);
     }
     if (!inserted) {
@@ -233,7 +233,7 @@ struct DebugAllocator::Impl {
     BlockTable::Shard& shard = blocks.shard_for(address);
     BlockRecord record;
     {
-      support::SpinLockGuard guard(shard.lock);
+      MutexLock guard(shard.lock);
       BlockRecord* found = blocks.find(shard, address);
       if (found == nullptr || found->state != BlockState::quarantined) return;
       record = *found;
@@ -260,7 +260,7 @@ struct DebugAllocator::Impl {
     BlockTable::Shard& shard = blocks.shard_for(address);
     BlockRecord record;
     {
-      support::SpinLockGuard guard(shard.lock);
+      MutexLock guard(shard.lock);
       BlockRecord* found = blocks.find(shard, address);
       if (found != nullptr) {
         record = *found;
@@ -291,7 +291,7 @@ struct DebugAllocator::Impl {
   // A copy of the live block at `address`, or of whatever the table holds there.
   bool lookup(std::uintptr_t address, BlockRecord* out) noexcept {
     BlockTable::Shard& shard = blocks.shard_for(address);
-    support::SpinLockGuard guard(shard.lock);
+    MutexLock guard(shard.lock);
     const BlockRecord* found = blocks.find(shard, address);
     if (found == nullptr) return false;
     *out = *found;
@@ -497,7 +497,7 @@ __attribute__((noinline)) bool DebugAllocator::vtable_resize(void* ctx, void* me
   BlockTable::Shard& shard = impl->blocks.shard_for(address);
   BlockRecord record;
   {
-    support::SpinLockGuard guard(shard.lock);
+    MutexLock guard(shard.lock);
     BlockRecord* found = impl->blocks.find(shard, address);
     if (found != nullptr && found->state == BlockState::live && found->family == AllocationFamily::allocator &&
         found->size == len && found->alignment() == alignment.bytes() && new_len <= len) {

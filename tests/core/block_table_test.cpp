@@ -20,7 +20,7 @@ BlockRecord record_at(std::uintptr_t address, std::size_t size = 16) {
 
 bool contains(BlockTable& table, std::uintptr_t address) {
   BlockTable::Shard& shard = table.shard_for(address);
-  support::SpinLockGuard guard(shard.lock);
+  MutexLock guard(shard.lock);
   return table.find(shard, address) != nullptr;
 }
 
@@ -33,7 +33,7 @@ TEST(BlockTable, RandomChurnMatchesAModel) {
     // erase-then-insert cycles on the same keys.
     const std::uintptr_t address = 0x10000 + (random() % 4096) * 16;
     BlockTable::Shard& shard = table.shard_for(address);
-    support::SpinLockGuard guard(shard.lock);
+    MutexLock guard(shard.lock);
     BlockRecord* found = table.find(shard, address);
     ASSERT_EQ(found != nullptr, model.count(address) == 1) << step;
     if (found != nullptr) {
@@ -58,7 +58,7 @@ TEST(BlockTable, FindContainingLooksInsideBlocks) {
   BlockTable table;
   for (std::uintptr_t address : {0x1000u, 0x2000u, 0x3000u}) {
     BlockTable::Shard& shard = table.shard_for(address);
-    support::SpinLockGuard guard(shard.lock);
+    MutexLock guard(shard.lock);
     ASSERT_TRUE(table.insert(shard, record_at(address, 0x100)));
   }
   BlockRecord out;

@@ -3,7 +3,7 @@
 
     run_real_program.py --shim <build>/shim/libzheap.so [--modes libc,jemalloc,arena] PROGRAM
 
-PROGRAM is one of the jobs below (python3, sqlite3, perl, sort, g++, git, xz). The job
+PROGRAM is one of the jobs in JOBS below (python3, sqlite3, perl, sort, g++, git, xz, ...). The job
 runs once on its own (the system malloc), then once per mode with
 LD_PRELOAD=<shim> ZHEAP_ALLOCATOR=<mode>, each time in a fresh directory with freshly
 generated inputs. The test passes when every run's exit status and stdout equal the
@@ -147,6 +147,64 @@ def python_interpreter():
     return "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"
 
 
+PYTHON_THREADS_SCRIPT = r"""
+import json, subprocess, threading
+d = {str(i): list(range(i % 100)) for i in range(20000)}
+s = json.dumps(d)
+assert json.loads(s) == d
+totals = [0] * 8
+def work(k):
+    totals[k] = sum(len(str(x)) for x in range(100000 + k))
+threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(len(s), totals)
+print(subprocess.run(["echo", "child"], capture_output=True, text=True).stdout.strip())
+"""
+
+TAR_GZIP_SCRIPT = r"""
+set -e
+mkdir -p tree/a tree/b
+split -l 5000 input.txt tree/a/part-
+cp input.txt tree/b/whole.txt
+tar -cf - tree | gzip -6 -c > tree.tar.gz
+gzip -dc tree.tar.gz | tar -tf - | sort
+gzip -dc tree.tar.gz | tar -xOf - tree/b/whole.txt | cmp - input.txt && echo extracted ok
+gzip -9 -c input.txt | gzip -dc | md5sum
+"""
+
+BASH_SCRIPT = r"""
+declare -A seen
+for i in $(seq 1 3000); do seen[$((i % 257))]+="$i,"; done
+echo "${#seen[@]} keys, ${#seen[7]} chars"
+x=$(for i in $(seq 1 2000); do echo "line $i"; done | wc -l); echo "$x lines"
+s=""; for i in $(seq 1 500); do s="$s$i"; done; echo "${#s} long"
+"""
+
+CXX_PROGRAM = r"""
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+int main() {
+  std::map<std::string, std::vector<int>> m;
+  for (int i = 0; i < 20000; ++i) m[std::to_string(i % 1500)].push_back(i);
+  std::vector<std::thread> threads;
+  std::vector<std::size_t> sums(4);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] { for (int i = 0; i < 20000; ++i) sums[t] += std::make_unique<std::string>(i % 50 + 1, 'x')->size(); });
+  for (auto& th : threads) th.join();
+  try { throw std::runtime_error(std::string(1000, 'e')); } catch (const std::exception& e) { std::cout << "caught " << std::string(e.what()).size() << "\n"; }
+  std::cout << m.size() << " " << m["7"].size() << " " << sums[0] + sums[3] << "\n";
+}
+"""
+
+
+def prepare_cxx_program(workdir):
+    (workdir / "program.cpp").write_text(CXX_PROGRAM)
+
+
 JOBS = {
     "python3": Job(python_interpreter(), "bench/data/python_workload.py at a fifth of its size", no_inputs,
                    [python_interpreter(), str(REPO / "bench" / "data" / "python_workload.py"), "0.2"]),
@@ -162,6 +220,18 @@ JOBS = {
                ["g++", "-std=c++20", "-O2", "-S", "-o", "-", str(REPO / "bench" / "workloads" / "containers.cpp")]),
     "git": Job("git", "init, six commits, tag, log, diff, gc, fsck, grep", prepare_git,
                ["bash", "-c", GIT_SCRIPT]),
+    "python3-threads": Job(python_interpreter(), "json, 8 threads and a subprocess", no_inputs,
+                           [python_interpreter(), "-c", PYTHON_THREADS_SCRIPT]),
+    "sort-parallel": Job("sort", "a parallel sort with a 1 MiB buffer: threads and temporary files", prepare_lines,
+                         ["sh", "-c", "sort --parallel=4 -S 1M -k2,2n -k1,1 input.txt | md5sum"]),
+    "tar-gzip": Job("tar", "split, tar, gzip, list, extract, round trip", prepare_lines,
+                    ["bash", "-c", TAR_GZIP_SCRIPT]),
+    "bash": Job("bash", "associative arrays, command substitution, string growth", no_inputs,
+                ["bash", "-c", BASH_SCRIPT]),
+    # Both the compiler and the program it builds (threads, exceptions, containers) run
+    # under the shim.
+    "c++-build-run": Job("g++", "g++ builds a threaded C++ program, which then runs", prepare_cxx_program,
+                         ["sh", "-c", "g++ -std=c++20 -O1 -pthread -o program program.cpp && ./program"]),
     "xz": Job("xz", "compress, list, decompress and a round trip of 1.2 MB of text", prepare_xz,
               ["bash", "-c", XZ_SCRIPT]),
 }

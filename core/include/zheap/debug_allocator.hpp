@@ -19,7 +19,7 @@
 // (mmap), so a buffer underflow cannot rewrite it unnoticed. Stacks are captured at every
 // allocation and free (full depth, cached CFI unwinding) and stored once in a stack depot;
 // they are symbolized (function, file:line) only when a report is printed.
-// Thread safety: every member function may be called from any thread (sharded spin locks
+// Thread safety: every member function may be called from any thread (sharded futex locks
 // for the side table, one for the quarantine; neither is held while a report is made).
 // Refuses: nothing the contract allows; resize grows never (shrinks in place), remap
 // never moves (callers then allocate, copy and free, which is what finds stale pointers).

@@ -2,15 +2,15 @@
 //
 // Kept apart from the blocks (on mappings of its own) so that a buffer underflow cannot
 // rewrite what a block is. Sharded by address: kShards open-addressing hash tables, each
-// behind its own spin lock, each grown by rehashing into a mapping twice the size when it
-// is 70% full (tombstones included). Lock order: a shard lock is taken alone, never with
+// behind its own Mutex, each grown by rehashing into a mapping twice the size when it
+// is 70% full. Lock order: a shard lock is taken alone, never with
 // another shard's or the quarantine's; callers copy what they need and unlock before
 // reporting. Deletion shifts the probe chain back (no tombstones), so lookups stay short
 // however many blocks come and go.
 #pragma once
 
 #include "debug/stack_depot.hpp"
-#include "support/spin_lock.hpp"
+#include <zheap/mutex.hpp>
 
 #include <zheap/debug_allocator.hpp>
 
@@ -42,7 +42,7 @@ class BlockTable {
   static constexpr std::size_t kShards = 64;
 
   struct Shard {
-    support::SpinLock lock;
+    Mutex lock;
     BlockRecord* slots = nullptr;
     std::size_t capacity = 0;  // a power of two, or 0 before the first insert
     std::size_t used = 0;      // records
@@ -68,7 +68,7 @@ class BlockTable {
   template <class Visit>
   void for_each(Visit&& visit) noexcept {
     for (Shard& shard : shards_) {
-      support::SpinLockGuard guard(shard.lock);
+      MutexLock guard(shard.lock);
       for (std::size_t i = 0; i < shard.capacity; ++i)
         if (shard.slots[i].address != 0) visit(shard.slots[i]);
     }

@@ -10,7 +10,7 @@ Quarantine::~Quarantine() {
 
 bool Quarantine::push(Entry entry) noexcept {
   if (entry.bytes > max_bytes_) return false;
-  support::SpinLockGuard guard(lock_);
+  MutexLock guard(lock_);
   if (ring_ == nullptr) {
     ring_ = static_cast<Entry*>(os::map(kCapacity * sizeof(Entry)));
     if (ring_ == nullptr) return false;
@@ -32,19 +32,19 @@ bool Quarantine::pop_locked(Entry* out) noexcept {
 }
 
 bool Quarantine::pop_excess(Entry* out) noexcept {
-  support::SpinLockGuard guard(lock_);
+  MutexLock guard(lock_);
   if (bytes_ <= max_bytes_ && count_ < kCapacity) return false;
   return pop_locked(out);
 }
 
 bool Quarantine::pop_any(Entry* out) noexcept {
-  support::SpinLockGuard guard(lock_);
+  MutexLock guard(lock_);
   return pop_locked(out);
 }
 
 std::size_t Quarantine::bytes() const noexcept {
   auto& self = const_cast<Quarantine&>(*this);
-  support::SpinLockGuard guard(self.lock_);
+  MutexLock guard(self.lock_);
   return bytes_;
 }
 

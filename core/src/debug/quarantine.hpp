@@ -6,11 +6,11 @@
 // instead of a silent read of someone else's data.
 // Bounded twice: by bytes (the limit given) and by entries (a ring on one mapping,
 // kCapacity entries; when full, the oldest leaves early).
-// Thread safety: one spin lock, held only to push or pop an entry; the caller checks and
+// Thread safety: one Mutex, held only to push or pop an entry; the caller checks and
 // releases what pop() hands back with no lock held.
 #pragma once
 
-#include "support/spin_lock.hpp"
+#include <zheap/mutex.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -41,7 +41,7 @@ class Quarantine {
   // Calls visit(entry) for each held entry, oldest first, under the lock.
   template <class Visit>
   void for_each(Visit&& visit) noexcept {
-    support::SpinLockGuard guard(lock_);
+    MutexLock guard(lock_);
     for (std::size_t i = 0; i < count_; ++i) visit(ring_[(head_ + i) & (kCapacity - 1)]);
   }
 
@@ -55,7 +55,7 @@ class Quarantine {
   bool pop_locked(Entry* out) noexcept;
 
   std::size_t max_bytes_;
-  support::SpinLock lock_;
+  Mutex lock_;
   Entry* ring_ = nullptr;
   std::size_t head_ = 0;   // oldest
   std::size_t count_ = 0;

@@ -82,7 +82,7 @@ StackId StackDepot::insert(std::span<const std::uintptr_t> frames) noexcept {
   const std::uint64_t hash = hash_frames(frames);
   if (StackId id = find(frames, hash); id != kNoStack) return id;
 
-  support::SpinLockGuard guard(insert_lock_);
+  MutexLock guard(insert_lock_);
   if (table_.load(std::memory_order_relaxed) == nullptr && !map_storage()) {
     refused_.fetch_add(1, std::memory_order_relaxed);
     return kNoStack;

@@ -10,7 +10,7 @@
 //   store   records [hash][depth][frame 0]...[frame depth-1], 8-byte words, appended
 // Records are immutable once published, so lookups take no lock: a reader loads a slot
 // (acquire), the writer filled the record and its index entry before storing the slot
-// (release). Inserts are serialised by one spin lock (they are rare: once per stack).
+// (release). Inserts are serialised by one Mutex (they are rare: once per stack).
 //
 // Bounded: at most `max_stacks` stacks and `max_frames` frames in all; past either limit
 // insert() answers kNoStack and counts the refusal (reports then say "stack not kept").
@@ -18,7 +18,7 @@
 // Thread safety: everything may be called from any thread, inside malloc.
 #pragma once
 
-#include "support/spin_lock.hpp"
+#include <zheap/mutex.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -72,7 +72,7 @@ class StackDepot {
   std::size_t store_used_ = 0;      // words, under the lock
   std::atomic<std::size_t> count_{0};
   std::atomic<std::size_t> refused_{0};
-  support::SpinLock insert_lock_;
+  Mutex insert_lock_;
 };
 
 // The process's depot (constinit), shared by every DebugAllocator: stacks are immutable,
