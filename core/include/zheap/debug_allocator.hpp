@@ -87,10 +87,11 @@ using DebugErrorHandler = void (*)(void* context, const DebugError& error);
 struct DebugOptions {
   // Where blocks (with their redzones) come from. In the shim this must not be malloc.
   Allocator backing = c_allocator();
-  // Frames kept per stack (1..128). Capture cost grows with depth; 30 shows the callers
+  // Frames kept per stack (clamped to 1..120). Capture cost grows with depth; 30 shows the callers
   // of deep library code.
   std::size_t stack_depth = 30;
-  // Freed blocks are kept (poisoned) until this many bytes are in quarantine. 0: none.
+  // Freed blocks are kept (poisoned) while the quarantine holds at most this many bytes
+  // of backing memory (redzones and guard pages included). 0: none.
   std::size_t quarantine_bytes = std::size_t{16} << 20;
   // Allocations that would take the requested bytes in use above this fail (nullptr).
   std::size_t memory_limit = SIZE_MAX;
@@ -189,7 +190,7 @@ class DebugAllocator {
 
   std::size_t live_blocks() const noexcept;
   std::size_t live_bytes() const noexcept;         // requested sizes
-  std::size_t quarantined_bytes() const noexcept;  // requested sizes
+  std::size_t quarantined_bytes() const noexcept;  // backing bytes, redzones included
 
   struct Impl;
 
