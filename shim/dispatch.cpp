@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "glibc_chunks.hpp"
 #include "os/os.hpp"
 #include "report.hpp"
 #include "settings.hpp"
@@ -179,6 +180,11 @@ ReentryGuard::~ReentryGuard() { inside_shim = was_reentered_; }
 
 constinit std::uintptr_t glibc_brk_start = UINTPTR_MAX;
 
+Owner owner_outside_heap(const void* ptr) noexcept {
+  if (in_glibc_brk_heap(ptr) || looks_like_glibc_chunk(ptr)) return Owner::glibc;
+  return Owner::unknown;
+}
+
 void release_elsewhere(Owner owner, void* ptr, const char* function) noexcept {
   switch (owner) {
     case Owner::bootstrap:
@@ -195,6 +201,14 @@ void release_elsewhere(Owner owner, void* ptr, const char* function) noexcept {
       break;
   }
   report_foreign_pointer(function, ptr);
+}
+
+void release_not_owned(const Heap& h, void* ptr, const char* function) noexcept {
+  release_elsewhere(owner_of(h, ptr), ptr, function);
+}
+
+std::size_t usable_size_not_owned(const Heap& h, void* ptr) noexcept {
+  return usable_size_elsewhere(owner_of(h, ptr), ptr);
 }
 
 std::size_t usable_size_elsewhere(Owner owner, void* ptr) noexcept {

@@ -58,42 +58,46 @@ inline bool in_glibc_brk_heap(const void* ptr) noexcept {
   return p >= glibc_brk_start && p < reinterpret_cast<std::uintptr_t>(__curbrk);
 }
 
+// A pointer outside the heap's range: glibc's brk heap, or a block glibc mmapped or took
+// from a thread arena (checked without trusting the pointer, see glibc_chunks.hpp), is
+// glibc's; anything else is unknown.
+Owner owner_outside_heap(const void* ptr) noexcept;
+
+// The hot question: does the heap own this (non-null) pointer? One or two compares.
+inline bool heap_owns(const Heap& h, const void* ptr) noexcept {
+  if (bootstrap::contains(ptr)) return false;
+  if (h.owns == Ownership::everything) return true;
+  const auto p = reinterpret_cast<std::uintptr_t>(ptr);
+  return p - h.range_begin < h.range_end - h.range_begin;
+}
+
 inline Owner owner_of(const Heap& h, const void* ptr) noexcept {
+  if (heap_owns(h, ptr)) [[likely]] return Owner::heap;
   if (bootstrap::contains(ptr)) return Owner::bootstrap;
-  switch (h.owns) {
-    case Ownership::everything:
-      return Owner::heap;
-    case Ownership::all_but_brk_heap:
-      return in_glibc_brk_heap(ptr) ? Owner::glibc : Owner::heap;
-    case Ownership::reserved_range: {
-      const auto p = reinterpret_cast<std::uintptr_t>(ptr);
-      if (p - h.range_begin < h.range_end - h.range_begin) return Owner::heap;
-      return in_glibc_brk_heap(ptr) ? Owner::glibc : Owner::unknown;
-    }
-  }
-  return Owner::unknown;
+  return owner_outside_heap(ptr);
 }
 
 // The slow sides of release_pointer / usable_size_of, for pointers the heap does not own.
 void release_elsewhere(Owner owner, void* ptr, const char* function) noexcept;
 std::size_t usable_size_elsewhere(Owner owner, void* ptr) noexcept;
+// The same, finding the owner first (out of line, so the hot paths stay frameless).
+void release_not_owned(const Heap& h, void* ptr, const char* function) noexcept;
+std::size_t usable_size_not_owned(const Heap& h, void* ptr) noexcept;
 
 // free() of any non-null pointer: to the heap, bootstrap or glibc that owns it; an unknown
 // pointer is reported once and ignored. `function` names the entry point in the report.
 inline void release_pointer(const Heap& h, void* ptr, const char* function) noexcept {
-  const Owner owner = owner_of(h, ptr);
-  if (owner == Owner::heap) [[likely]] {
+  if (heap_owns(h, ptr)) [[likely]] {
     h.release(ptr);
     return;
   }
-  release_elsewhere(owner, ptr, function);
+  release_not_owned(h, ptr, function);
 }
 
 // malloc_usable_size() of any non-null pointer; 0 for an unknown one (reported once).
 inline std::size_t usable_size_of(const Heap& h, void* ptr) noexcept {
-  const Owner owner = owner_of(h, ptr);
-  if (owner == Owner::heap) [[likely]] return h.usable_size(ptr);
-  return usable_size_elsewhere(owner, ptr);
+  if (heap_owns(h, ptr)) [[likely]] return h.usable_size(ptr);
+  return usable_size_not_owned(h, ptr);
 }
 
 }  // namespace zheap::shim

@@ -38,3 +38,11 @@ void print_malloc_stats() noexcept {
 }
 
 }  // namespace zheap::shim::c_api
+
+#ifndef ZHEAP_SHIM_PREFIX
+// The layers' exit report (ZHEAP_STATS). A destructor of the preloaded library runs after
+// the program's atexit handlers (exit() calls them before the loader's finalisers) and
+// after the static destructors of the program and of every library loaded after
+// libzheap.so, so memory they free is counted as freed.
+[[gnu::destructor]] static void print_layers_report_at_exit() { zheap::shim::layers::at_exit(); }
+#endif

@@ -28,9 +28,8 @@
 namespace zheap::shim {
 
 enum class Ownership : std::uint8_t {
-  everything,        // every pointer the shim did not serve from bootstrap (libc mode)
-  reserved_range,    // exactly [range_begin, range_end): zheap's own reserved address range
-  all_but_brk_heap,  // every pointer outside glibc's brk heap (jemalloc never uses brk)
+  everything,      // every pointer the shim did not serve from bootstrap (libc mode)
+  reserved_range,  // exactly [range_begin, range_end): an address range reserved by zheap
 };
 
 struct Heap {

@@ -34,26 +34,33 @@ inline void* fail_enomem() noexcept {
 
 // --- the shared paths ----------------------------------------------------------------
 
+// Tells the layers about a new block. They count bytes by usable size, the same measure
+// on_free gets, so that bytes in use balance; heap() is read again because the call that
+// made `p` may have been the one that finished start-up.
+inline void observe_alloc(void* p, Api family, std::size_t size, std::size_t alignment) noexcept {
+  if (layers::active()) layers::on_alloc(p, usable_size_of(heap(), p), family, size, alignment);
+}
+
 // Alignment is a power of two; the heap sees at least the default alignment.
-inline void* allocate_aligned(std::size_t size, std::size_t alignment, api family) noexcept {
+inline void* allocate_aligned(std::size_t size, std::size_t alignment, Api family) noexcept {
   if (size > max_request || !layers::admit(size)) [[unlikely]] return fail_enomem();
   const Heap& h = heap();
   void* p = alignment <= default_alignment ? h.allocate_default(size) : h.allocate(size, alignment);
   if (p == nullptr) [[unlikely]] return fail_enomem();
-  layers::on_alloc(p, size, family);
+  observe_alloc(p, family, size, alignment);
   return p;
 }
 
 // free() with the layers watching, or on a heap that may change errno: kept out of line
 // so that the fast path of free() needs no stack frame.
-[[gnu::noinline]] inline void release_observed(const Heap& h, void* ptr, api family, const char* function) noexcept {
+[[gnu::noinline]] inline void release_observed(const Heap& h, void* ptr, Api family, const char* function) noexcept {
   const int saved_errno = errno;  // free() never changes errno (POSIX 2024, glibc)
   if (layers::observes_frees()) layers::on_free(ptr, usable_size_of(h, ptr), family);
   release_pointer(h, ptr, function);
   errno = saved_errno;
 }
 
-inline void release(void* ptr, api family, const char* function) noexcept {
+inline void release(void* ptr, Api family, const char* function) noexcept {
   if (ptr == nullptr) return;
   const Heap& h = heap();
   if (h.libc_conformant && !layers::active()) [[likely]] {
@@ -64,7 +71,7 @@ inline void release(void* ptr, api family, const char* function) noexcept {
 }
 
 // A free that knows the size the block was asked with (sized delete, free_sized).
-inline void release_sized(void* ptr, std::size_t size, api family, const char* function) noexcept {
+inline void release_sized(void* ptr, std::size_t size, Api family, const char* function) noexcept {
   if (ptr == nullptr) return;
   const Heap& h = heap();
   if (h.release_sized == nullptr || layers::observes_frees() || owner_of(h, ptr) != Owner::heap) {
@@ -76,9 +83,10 @@ inline void release_sized(void* ptr, std::size_t size, api family, const char* f
   errno = saved_errno;
 }
 
-// posix_memalign's and aligned_alloc's shared core after their own argument checks.
-inline void* memalign_checked(std::size_t alignment, std::size_t size) noexcept {
-  return allocate_aligned(size, alignment, api::memalign);
+// posix_memalign's and aligned_alloc's shared core after their own argument checks;
+// `family` is the entry point, for the layers.
+inline void* memalign_checked(std::size_t alignment, std::size_t size, Api family) noexcept {
+  return allocate_aligned(size, alignment, family);
 }
 
 // --- the C API -----------------------------------------------------------------------
@@ -89,11 +97,11 @@ inline void* malloc(std::size_t size) noexcept {
   if (size > max_request || !layers::admit(size)) [[unlikely]] return fail_enomem();
   void* p = h.allocate_default(size);
   if (p == nullptr) [[unlikely]] return fail_enomem();
-  layers::on_alloc(p, size, api::malloc);
+  observe_alloc(p, Api::malloc, size, 0);
   return p;
 }
 
-inline void free(void* ptr) noexcept { release(ptr, api::malloc, "free"); }
+inline void free(void* ptr) noexcept { release(ptr, Api::free, "free"); }
 
 inline void* calloc(std::size_t count, std::size_t size) noexcept {
   std::size_t bytes;
@@ -108,7 +116,7 @@ inline void* calloc(std::size_t count, std::size_t size) noexcept {
     if (p != nullptr) std::memset(p, 0, bytes);
   }
   if (p == nullptr) return fail_enomem();
-  layers::on_alloc(p, bytes, api::calloc);
+  observe_alloc(p, Api::calloc, bytes, 0);
   return p;
 }
 
@@ -118,9 +126,9 @@ inline std::size_t malloc_usable_size(void* ptr) noexcept {
 }
 
 inline void* realloc(void* ptr, std::size_t size) noexcept {
-  if (ptr == nullptr) return allocate_aligned(size, default_alignment, api::realloc);
+  if (ptr == nullptr) return allocate_aligned(size, default_alignment, Api::realloc);
   if (size == 0) {  // glibc (REALLOC_ZERO_BYTES_FREES): frees and returns NULL
-    release(ptr, api::realloc, "realloc");
+    release(ptr, Api::realloc, "realloc");
     return nullptr;
   }
   if (size > max_request || !layers::admit(size)) return fail_enomem();
@@ -145,8 +153,8 @@ inline void* realloc(void* ptr, std::size_t size) noexcept {
     std::memcpy(moved, ptr, old_size < size ? old_size : size);
     release_pointer(h, ptr, "realloc");
   }
-  if (observed) layers::on_free(ptr, old_usable, api::realloc);
-  layers::on_alloc(moved, size, api::realloc);
+  if (observed) layers::on_free(ptr, old_usable, Api::realloc);
+  observe_alloc(moved, Api::realloc, size, 0);
   return moved;
 }
 
@@ -161,7 +169,7 @@ inline void* reallocarray(void* ptr, std::size_t count, std::size_t size) noexce
 inline int posix_memalign(void** memptr, std::size_t alignment, std::size_t size) noexcept {
   if (alignment % sizeof(void*) != 0 || !is_power_of_two(alignment)) return EINVAL;
   const int saved_errno = errno;
-  void* p = memalign_checked(alignment, size);
+  void* p = memalign_checked(alignment, size, Api::posix_memalign);
   errno = saved_errno;
   if (p == nullptr) return ENOMEM;
   *memptr = p;
@@ -174,7 +182,7 @@ inline void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
     errno = EINVAL;
     return nullptr;
   }
-  return memalign_checked(alignment, size);
+  return memalign_checked(alignment, size, Api::aligned_alloc);
 }
 
 // glibc: an alignment above SIZE_MAX/2+1 is EINVAL; a non-power of two is rounded up.
@@ -183,31 +191,31 @@ inline void* memalign(std::size_t alignment, std::size_t size) noexcept {
     errno = EINVAL;
     return nullptr;
   }
-  if (alignment <= default_alignment) return allocate_aligned(size, default_alignment, api::memalign);
+  if (alignment <= default_alignment) return allocate_aligned(size, default_alignment, Api::memalign);
   if (!is_power_of_two(alignment)) alignment = std::size_t{1} << (64 - __builtin_clzl(alignment));
-  return memalign_checked(alignment, size);
+  return memalign_checked(alignment, size, Api::memalign);
 }
 
 inline std::size_t page_size() noexcept { return os::page_size(); }
 
-inline void* valloc(std::size_t size) noexcept { return memalign_checked(page_size(), size); }
+inline void* valloc(std::size_t size) noexcept { return memalign_checked(page_size(), size, Api::valloc); }
 
 // pvalloc rounds the size up to whole pages (0 -> one page).
 inline void* pvalloc(std::size_t size) noexcept {
   const std::size_t page = page_size();
   if (size > max_request) return fail_enomem();
   const std::size_t rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
-  return memalign_checked(page, rounded);
+  return memalign_checked(page, rounded, Api::pvalloc);
 }
 
-inline void cfree(void* ptr) noexcept { release(ptr, api::malloc, "cfree"); }
+inline void cfree(void* ptr) noexcept { release(ptr, Api::free, "cfree"); }
 
 // C23: the size (and alignment) the block was asked with; zheap may use them.
 inline void free_sized(void* ptr, std::size_t size) noexcept {
-  release_sized(ptr, size, api::malloc, "free_sized");
+  release_sized(ptr, size, Api::free, "free_sized");
 }
 inline void free_aligned_sized(void* ptr, std::size_t /*alignment*/, std::size_t /*size*/) noexcept {
-  release(ptr, api::memalign, "free_aligned_sized");
+  release(ptr, Api::free, "free_aligned_sized");
 }
 
 // --- introspection: glibc's answers in libc mode, zheap's (neutral) otherwise ----------

@@ -21,7 +21,7 @@
 
 namespace {
 
-using zheap::shim::api;
+using zheap::shim::Api;
 namespace c_api = zheap::shim::c_api;
 
 // The first of `names` the process defines (libstdc++'s name, then libc++'s).
@@ -53,11 +53,15 @@ void* runtime_nothrow_operator(const char* mangled) noexcept {
   return symbol;
 }
 
-void* allocate_or_null(std::size_t size, std::size_t alignment, api family) noexcept {
+bool is_array(Api family) noexcept {
+  return family == Api::new_array || family == Api::new_array_nothrow || family == Api::new_array_aligned;
+}
+
+void* allocate_or_null(std::size_t size, std::size_t alignment, Api family) noexcept {
   return c_api::allocate_aligned(size, alignment, family);
 }
 
-void* allocate_or_throw(std::size_t size, std::size_t alignment, api family) {
+void* allocate_or_throw(std::size_t size, std::size_t alignment, Api family) {
   for (;;) {
     if (void* p = allocate_or_null(size, alignment, family)) [[likely]] return p;
     std::new_handler handler = current_new_handler();
@@ -66,25 +70,25 @@ void* allocate_or_throw(std::size_t size, std::size_t alignment, api family) {
   }
 }
 
-void* allocate_nothrow(std::size_t size, std::size_t alignment, api family) noexcept {
+void* allocate_nothrow(std::size_t size, std::size_t alignment, Api family) noexcept {
   if (void* p = allocate_or_null(size, alignment, family)) [[likely]] return p;
   if (current_new_handler() == nullptr) return nullptr;
   if (alignment <= c_api::default_alignment) {
     using Plain = void* (*)(std::size_t, const std::nothrow_t&) noexcept;
-    const char* name = family == api::new_array ? "_ZnamRKSt9nothrow_t" : "_ZnwmRKSt9nothrow_t";
+    const char* name = is_array(family) ? "_ZnamRKSt9nothrow_t" : "_ZnwmRKSt9nothrow_t";
     if (auto runtime_new = reinterpret_cast<Plain>(runtime_nothrow_operator(name))) return runtime_new(size, std::nothrow_t{});
   } else {
     using Aligned = void* (*)(std::size_t, std::align_val_t, const std::nothrow_t&) noexcept;
-    const char* name = family == api::new_array ? "_ZnamSt11align_val_tRKSt9nothrow_t" : "_ZnwmSt11align_val_tRKSt9nothrow_t";
+    const char* name = is_array(family) ? "_ZnamSt11align_val_tRKSt9nothrow_t" : "_ZnwmSt11align_val_tRKSt9nothrow_t";
     if (auto runtime_new = reinterpret_cast<Aligned>(runtime_nothrow_operator(name)))
       return runtime_new(size, std::align_val_t{alignment}, std::nothrow_t{});
   }
   return nullptr;
 }
 
-void release(void* ptr, api family) noexcept { c_api::release(ptr, family, "operator delete"); }
+void release(void* ptr, Api family) noexcept { c_api::release(ptr, family, "operator delete"); }
 
-void release_sized(void* ptr, std::size_t size, api family) noexcept {
+void release_sized(void* ptr, std::size_t size, Api family) noexcept {
   c_api::release_sized(ptr, size, family, "operator delete");
 }
 
@@ -96,51 +100,51 @@ std::size_t alignment_of(std::align_val_t alignment) noexcept { return static_ca
 constexpr std::size_t plain = c_api::default_alignment;
 
 // new
-ZHEAP_OPERATOR void* operator new(std::size_t size) { return allocate_or_throw(size, plain, api::new_object); }
-ZHEAP_OPERATOR void* operator new[](std::size_t size) { return allocate_or_throw(size, plain, api::new_array); }
+ZHEAP_OPERATOR void* operator new(std::size_t size) { return allocate_or_throw(size, plain, Api::new_); }
+ZHEAP_OPERATOR void* operator new[](std::size_t size) { return allocate_or_throw(size, plain, Api::new_array); }
 ZHEAP_OPERATOR void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  return allocate_nothrow(size, plain, api::new_object);
+  return allocate_nothrow(size, plain, Api::new_nothrow);
 }
 ZHEAP_OPERATOR void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return allocate_nothrow(size, plain, api::new_array);
+  return allocate_nothrow(size, plain, Api::new_array_nothrow);
 }
 ZHEAP_OPERATOR void* operator new(std::size_t size, std::align_val_t alignment) {
-  return allocate_or_throw(size, alignment_of(alignment), api::new_object);
+  return allocate_or_throw(size, alignment_of(alignment), Api::new_aligned);
 }
 ZHEAP_OPERATOR void* operator new[](std::size_t size, std::align_val_t alignment) {
-  return allocate_or_throw(size, alignment_of(alignment), api::new_array);
+  return allocate_or_throw(size, alignment_of(alignment), Api::new_array_aligned);
 }
 ZHEAP_OPERATOR void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-  return allocate_nothrow(size, alignment_of(alignment), api::new_object);
+  return allocate_nothrow(size, alignment_of(alignment), Api::new_aligned);
 }
 ZHEAP_OPERATOR void* operator new[](std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-  return allocate_nothrow(size, alignment_of(alignment), api::new_array);
+  return allocate_nothrow(size, alignment_of(alignment), Api::new_array_aligned);
 }
 
 // delete
-ZHEAP_OPERATOR void operator delete(void* ptr) noexcept { release(ptr, api::new_object); }
-ZHEAP_OPERATOR void operator delete[](void* ptr) noexcept { release(ptr, api::new_array); }
-ZHEAP_OPERATOR void operator delete(void* ptr, const std::nothrow_t&) noexcept { release(ptr, api::new_object); }
-ZHEAP_OPERATOR void operator delete[](void* ptr, const std::nothrow_t&) noexcept { release(ptr, api::new_array); }
+ZHEAP_OPERATOR void operator delete(void* ptr) noexcept { release(ptr, Api::delete_); }
+ZHEAP_OPERATOR void operator delete[](void* ptr) noexcept { release(ptr, Api::delete_array); }
+ZHEAP_OPERATOR void operator delete(void* ptr, const std::nothrow_t&) noexcept { release(ptr, Api::delete_); }
+ZHEAP_OPERATOR void operator delete[](void* ptr, const std::nothrow_t&) noexcept { release(ptr, Api::delete_array); }
 ZHEAP_OPERATOR void operator delete(void* ptr, std::size_t size) noexcept {
-  release_sized(ptr, size, api::new_object);
+  release_sized(ptr, size, Api::delete_);
 }
 ZHEAP_OPERATOR void operator delete[](void* ptr, std::size_t size) noexcept {
-  release_sized(ptr, size, api::new_array);
+  release_sized(ptr, size, Api::delete_array);
 }
 // Over-aligned blocks: the heaps find their size from the pointer, so the aligned and
 // sized+aligned forms all free without size.
-ZHEAP_OPERATOR void operator delete(void* ptr, std::align_val_t) noexcept { release(ptr, api::new_object); }
-ZHEAP_OPERATOR void operator delete[](void* ptr, std::align_val_t) noexcept { release(ptr, api::new_array); }
+ZHEAP_OPERATOR void operator delete(void* ptr, std::align_val_t) noexcept { release(ptr, Api::delete_); }
+ZHEAP_OPERATOR void operator delete[](void* ptr, std::align_val_t) noexcept { release(ptr, Api::delete_array); }
 ZHEAP_OPERATOR void operator delete(void* ptr, std::align_val_t, const std::nothrow_t&) noexcept {
-  release(ptr, api::new_object);
+  release(ptr, Api::delete_);
 }
 ZHEAP_OPERATOR void operator delete[](void* ptr, std::align_val_t, const std::nothrow_t&) noexcept {
-  release(ptr, api::new_array);
+  release(ptr, Api::delete_array);
 }
 ZHEAP_OPERATOR void operator delete(void* ptr, std::size_t, std::align_val_t) noexcept {
-  release(ptr, api::new_object);
+  release(ptr, Api::delete_);
 }
 ZHEAP_OPERATOR void operator delete[](void* ptr, std::size_t, std::align_val_t) noexcept {
-  release(ptr, api::new_array);
+  release(ptr, Api::delete_array);
 }

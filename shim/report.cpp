@@ -44,11 +44,6 @@ class Line {
 
 }  // namespace
 
-void report_bad_setting(const char* variable, const char* value, const char* accepted) noexcept {
-  Line().text("zheap: ").text(variable).text("=").text(value).text(" is not valid (accepted: ")
-      .text(accepted).text("); using the default").print();
-}
-
 void report_mode_unavailable(const char* mode, const char* why, const char* fallback) noexcept {
   Line().text("zheap: allocator '").text(mode).text("' cannot start: ").text(why)
       .text("; using '").text(fallback).text("'").print();

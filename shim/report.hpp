@@ -4,8 +4,6 @@
 
 namespace zheap::shim {
 
-// A ZHEAP_* variable has a value the shim does not accept; the default is used.
-void report_bad_setting(const char* variable, const char* value, const char* accepted) noexcept;
 // A mode could not start (e.g. no address space to reserve); the shim runs on `fallback`.
 void report_mode_unavailable(const char* mode, const char* why, const char* fallback) noexcept;
 // free/realloc/malloc_usable_size got a pointer no known heap handed out. Printed for

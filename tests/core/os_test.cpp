@@ -13,16 +13,16 @@ namespace {
 // where glibc used brk long before anyone asked: the start must be the kernel's start_brk,
 // not the break at the time of the call.
 TEST(Os, InitialProgramBreakIsWhereTheBrkHeapStartsNotWhereItIsNow) {
-  if (std::getenv("LD_PRELOAD") != nullptr) GTEST_SKIP() << "malloc is replaced: glibc's brk heap may be unused";
-  void* grow_brk = std::malloc(1000);  // glibc's main arena: small blocks come from brk
-  ASSERT_NE(grow_brk, nullptr);
+  // Move the break as glibc's main arena does (sbrk, not malloc: under a sanitizer or a
+  // preloaded allocator malloc may never touch brk). The 4 KiB are left to the process.
+  void* grown = ::sbrk(4096);
+  ASSERT_NE(grown, reinterpret_cast<void*>(-1));
   const auto start = zheap::os::initial_program_break();
   const auto now = reinterpret_cast<std::uintptr_t>(::sbrk(0));
-  const auto block = reinterpret_cast<std::uintptr_t>(grow_brk);
+  const auto block = reinterpret_cast<std::uintptr_t>(grown);
   EXPECT_LT(start, now);
   EXPECT_GE(block, start);
   EXPECT_LT(block, now);
-  std::free(grow_brk);
 }
 
 TEST(Os, GetenvReadsTheEnvironmentDirectly) {
@@ -40,6 +40,35 @@ TEST(Os, MapAlignedHonoursLargeAlignments) {
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % alignment, 0u);
   std::memset(p, 1, 3 * zheap::os::page_size());
   zheap::os::unmap(p, 3 * zheap::os::page_size());
+}
+
+TEST(Os, ReadIfReadableCopiesMappedBytesAndRefusesUnreadableOnes) {
+  const std::size_t page = zheap::os::page_size();
+  auto* p = static_cast<unsigned char*>(zheap::os::map(2 * page));
+  ASSERT_NE(p, nullptr);
+  p[page - 1] = 7;
+  p[page] = 9;
+  unsigned char copy[2] = {};
+  EXPECT_TRUE(zheap::os::read_if_readable(copy, p + page - 1, 2));
+  EXPECT_EQ(copy[0], 7);
+  EXPECT_EQ(copy[1], 9);
+  ASSERT_TRUE(zheap::os::protect_none(p + page, page));
+  EXPECT_FALSE(zheap::os::read_if_readable(copy, p + page - 1, 2));  // straddles into PROT_NONE
+  zheap::os::unmap(p + page, page);
+  EXPECT_FALSE(zheap::os::read_if_readable(copy, p + page, 1));  // not mapped at all
+  EXPECT_TRUE(zheap::os::read_if_readable(copy, p, 1));
+  zheap::os::unmap(p, page);
+}
+
+TEST(Os, ReserveLargestHalvesUntilTheSystemGrants) {
+  std::size_t len = 0;
+  void* p = zheap::os::reserve_largest(std::size_t{1} << 30, std::size_t{1} << 20, &len);
+  ASSERT_NE(p, nullptr);
+  EXPECT_GE(len, std::size_t{1} << 20);
+  EXPECT_LE(len, std::size_t{1} << 30);
+  zheap::os::unmap(p, len);
+  // Nothing can be reserved when the largest size asked is below the smallest accepted.
+  EXPECT_EQ(zheap::os::reserve_largest(std::size_t{1} << 20, std::size_t{1} << 21, &len), nullptr);
 }
 
 }  // namespace

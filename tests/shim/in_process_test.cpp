@@ -3,6 +3,8 @@
 // Run once per mode (ZHEAP_ALLOCATOR set by meson); mode-specific tests skip elsewhere.
 #include <dlfcn.h>
 #include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -16,6 +18,7 @@
 
 #include "bootstrap.hpp"
 #include "dispatch.hpp"
+#include "glibc_chunks.hpp"
 #include "heap.hpp"
 
 extern "C" {
@@ -115,6 +118,71 @@ TEST(ShimInProcess, GlibcPointerIsFreedByGlibc) {
   EXPECT_GE(zheap_test_malloc_usable_size(glibc_block), 10000u);
   zheap_test_free(glibc_block);
   EXPECT_LE(glibc_mallinfo2().uordblks + 10000, in_use);
+}
+
+// glibc's blocks outside its brk heap are recognised from their headers; stray pointers
+// are not, however they look.
+TEST(ShimInProcess, GlibcChunksOutsideTheBrkHeapAreRecognisedAndStraysAreNot) {
+  ASSERT_TRUE(zheap::shim::resolve_glibc());
+  const auto& glibc = zheap::shim::glibc();
+  // Above the largest mmap threshold glibc adapts to (32 MiB): always mmapped.
+  void* mmapped = glibc.malloc(std::size_t{40} << 20);
+  void* from_thread_arena = nullptr;
+  std::thread([&] { from_thread_arena = glibc.malloc(100); }).join();
+  ASSERT_NE(mmapped, nullptr);
+  ASSERT_NE(from_thread_arena, nullptr);
+  EXPECT_FALSE(zheap::shim::in_glibc_brk_heap(mmapped));
+  EXPECT_FALSE(zheap::shim::in_glibc_brk_heap(from_thread_arena));
+  EXPECT_TRUE(zheap::shim::looks_like_glibc_chunk(mmapped));
+  EXPECT_TRUE(zheap::shim::looks_like_glibc_chunk(from_thread_arena));
+  EXPECT_FALSE(zheap::shim::looks_like_glibc_chunk(static_cast<char*>(mmapped) + 4096));
+  EXPECT_FALSE(zheap::shim::looks_like_glibc_chunk(static_cast<char*>(from_thread_arena) + 16));
+  EXPECT_FALSE(zheap::shim::looks_like_glibc_chunk(static_cast<char*>(mmapped) + 1));
+
+  static long static_data[4];
+  long on_stack[4] = {};
+  EXPECT_FALSE(zheap::shim::looks_like_glibc_chunk(&static_data[2]));
+  EXPECT_FALSE(zheap::shim::looks_like_glibc_chunk(&on_stack[2]));
+  EXPECT_FALSE(zheap::shim::looks_like_glibc_chunk(nullptr));
+  // A forged mmapped-chunk header at the start of an unreadable page: not trusted.
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  auto* mapping = static_cast<unsigned char*>(
+      mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(mapping, MAP_FAILED);
+  const std::size_t forged[2] = {0, (2 * page) | 0x2};  // prev_size 0, size 2 pages, IS_MMAPPED
+  std::memcpy(mapping, forged, sizeof forged);
+  EXPECT_TRUE(zheap::shim::looks_like_glibc_chunk(mapping + 16));  // indistinguishable from glibc's
+  ASSERT_EQ(munmap(mapping + page, page), 0);
+  EXPECT_FALSE(zheap::shim::looks_like_glibc_chunk(mapping + 16));  // its end is not mapped
+  ASSERT_EQ(munmap(mapping, page), 0);
+  EXPECT_FALSE(zheap::shim::looks_like_glibc_chunk(mapping + 16));  // nothing there: no fault
+
+  glibc.free(mmapped);
+  glibc.free(from_thread_arena);
+}
+
+// Everything jemalloc hands out comes from the range zheap reserved (huge blocks included,
+// from an arena jemalloc creates on demand); the rest of the address space is not its.
+TEST(ShimInProcess, JemallocMemoryIsOneReservedRange) {
+  if (mode() != "jemalloc") GTEST_SKIP() << "jemalloc mode only";
+  zheap_test_free(zheap_test_malloc(1));  // starts the shim
+  const zheap::shim::Heap& h = zheap::shim::heap();
+  ASSERT_EQ(h.owns, zheap::shim::Ownership::reserved_range);
+  ASSERT_GE(h.range_end - h.range_begin, std::uintptr_t{1} << 30);
+  // Blocks of this size are new to jemalloc here (the test program's own jemalloc blocks
+  // from before start-up are smaller), so they cannot be reused from before the hooks.
+  for (const std::size_t size : {std::size_t{10} << 20, std::size_t{70} << 20}) {
+    void* p = zheap_test_malloc(size);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(zheap::shim::owner_of(h, p), zheap::shim::Owner::heap) << size;
+    void* aligned = zheap_test_aligned_alloc(std::size_t{1} << 24, size);
+    ASSERT_NE(aligned, nullptr);
+    EXPECT_EQ(zheap::shim::owner_of(h, aligned), zheap::shim::Owner::heap) << size;
+    zheap_test_free(aligned);
+    zheap_test_free(p);
+  }
+  static long stray[2];
+  EXPECT_EQ(zheap::shim::owner_of(h, &stray[1]), zheap::shim::Owner::unknown);
 }
 
 TEST(ShimInProcess, ArenaRollsBackTheLatestBlockAndGrowsItInPlace) {

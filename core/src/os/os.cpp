@@ -7,9 +7,12 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -57,6 +60,18 @@ void* reserve(std::size_t len) noexcept {
   void* p = ::mmap(nullptr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
 }
+
+void* reserve_largest(std::size_t max_len, std::size_t min_len, std::size_t* len) noexcept {
+  for (std::size_t try_len = max_len; try_len >= min_len && try_len != 0; try_len /= 2) {
+    if (void* p = reserve(try_len)) {
+      *len = try_len;
+      return p;
+    }
+  }
+  return nullptr;
+}
+
+bool discard_lazily(void* p, std::size_t len) noexcept { return ::madvise(p, len, MADV_FREE) == 0; }
 
 bool uncommit(void* p, std::size_t len) noexcept {
   // Mapping fresh PROT_NONE pages over the range drops the old ones and their commit charge.
@@ -114,6 +129,15 @@ void futex_wake(const void* word, int count) noexcept {
   errno = saved_errno;
 }
 
+bool read_if_readable(void* dst, const void* src, std::size_t len) noexcept {
+  const int saved_errno = errno;
+  const iovec local = {dst, len};
+  const iovec remote = {const_cast<void*>(src), len};
+  const ssize_t n = ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0);
+  errno = saved_errno;
+  return n == static_cast<ssize_t>(len);
+}
+
 int thread_id() noexcept { return static_cast<int>(::syscall(SYS_gettid)); }
 int process_id() noexcept { return static_cast<int>(::getpid()); }
 
@@ -125,6 +149,8 @@ const char* getenv(const char* name) noexcept {
   }
   return nullptr;
 }
+
+bool environment_ready() noexcept { return environ != nullptr; }
 
 void write_all(int fd, const char* data, std::size_t len) noexcept {
   const int saved_errno = errno;
@@ -138,6 +164,32 @@ void write_all(int fd, const char* data, std::size_t len) noexcept {
     len -= static_cast<std::size_t>(n);
   }
   errno = saved_errno;
+}
+
+void yield() noexcept { ::sched_yield(); }
+
+bool is_secure_execution() noexcept { return ::getauxval(AT_SECURE) != 0; }
+
+int open_for_append(const char* path) noexcept {
+  int fd;
+  do {
+    fd = ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+void close(int fd) noexcept {
+  const int saved_errno = errno;
+  ::close(fd);
+  errno = saved_errno;
+}
+
+int move_descriptor_up(int fd, int minimum) noexcept {
+  const int saved_errno = errno;
+  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, minimum);
+  if (moved >= 0) ::close(fd);
+  errno = saved_errno;
+  return moved >= 0 ? moved : fd;
 }
 
 bool random_bytes(void* buffer, std::size_t len) noexcept {

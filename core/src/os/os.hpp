@@ -33,6 +33,12 @@ void* reserve(std::size_t len) noexcept;
 // Returns committed pages inside a reserve() range to the kernel and makes them
 // inaccessible again; the address range stays reserved. False when the kernel refuses.
 bool uncommit(void* p, std::size_t len) noexcept;
+// The largest reserve() the system grants, trying `max_len` and halving down to `min_len`
+// (all powers of two). Sets *len to the size reserved; nullptr when even min_len fails.
+void* reserve_largest(std::size_t max_len, std::size_t min_len, std::size_t* len) noexcept;
+// Tells the kernel the pages' contents are no longer needed; it may take the memory when
+// it runs short, until the pages are written again (MADV_FREE). False when refused.
+bool discard_lazily(void* p, std::size_t len) noexcept;
 // Page protection, for guard pages: no access / read-write.
 bool protect_none(void* p, std::size_t len) noexcept;
 bool protect_read_write(void* p, std::size_t len) noexcept;
@@ -56,6 +62,12 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+// Copies `len` bytes at `src` into `dst` if every one of them is readable; false (and
+// `dst` unspecified) when some are not mapped or not readable. A system call
+// (process_vm_readv on the own process), never a fault: for inspecting a pointer that may
+// point anywhere. Where seccomp forbids process_vm_readv it answers false for everything.
+bool read_if_readable(void* dst, const void* src, std::size_t len) noexcept;
+
 // The kernel's id of the calling thread.
 int thread_id() noexcept;
 int process_id() noexcept;
@@ -63,10 +75,29 @@ int process_id() noexcept;
 // The value of an environment variable, read from `environ` directly (libc's getenv may
 // not be ready when the shim starts). nullptr when unset.
 const char* getenv(const char* name) noexcept;
+// False while `environ` is not yet set up (an allocation made by the dynamic loader before
+// libc's initialisation): settings read now would all look unset.
+bool environment_ready() noexcept;
 
 // write(2) of the whole buffer, retrying short writes and EINTR; errno is preserved.
 void write_all(int fd, const char* data, std::size_t len) noexcept;
 inline void write_stderr(const char* data, std::size_t len) noexcept { write_all(2, data, len); }
+
+// Gives the processor to another thread (sched_yield), for the rare spin-wait.
+void yield() noexcept;
+
+// True in a setuid/setgid (or otherwise privileged) program: getauxval(AT_SECURE). Such a
+// program must not act on file names taken from its environment.
+bool is_secure_execution() noexcept;
+
+// Opens `path` for appending, creating it with mode 0640 (never world-writable) and
+// refusing a symbolic link as the last component: O_WRONLY|O_CREAT|O_APPEND|O_NOFOLLOW|
+// O_CLOEXEC. -1 on failure (errno set).
+int open_for_append(const char* path) noexcept;
+void close(int fd) noexcept;
+// Moves `fd` to the lowest free descriptor >= `minimum` (close-on-exec), out of the range a
+// program reuses after closing its own low descriptors; `fd` itself if that fails.
+int move_descriptor_up(int fd, int minimum) noexcept;
 
 // Fills `buffer` with random bytes from the kernel (getrandom); false on failure.
 bool random_bytes(void* buffer, std::size_t len) noexcept;
