@@ -15,6 +15,7 @@
 #include <zheap/arena_allocator.hpp>
 #include <zheap/c_allocator.hpp>
 #include <zheap/config.hpp>
+#include <zheap/debug_allocator.hpp>
 #include <zheap/failing_allocator.hpp>
 #include <zheap/fixed_buffer_allocator.hpp>
 #include <zheap/jemalloc_allocator.hpp>
@@ -153,6 +154,27 @@ struct ValidatingFixture {
   zheap::ValidatingAllocator wrapper;
 };
 
+// Every error it finds fails the test; its destructor checks that nothing leaked, then
+// gives everything (quarantine included) back to the backing allocator.
+struct DebugFixture {
+  static constexpr const char* name = "debug";
+  static constexpr AllocatorTraits traits{.uses_backing = true, .thread_safe = true};
+  explicit DebugFixture(zheap::Allocator backing) : debug(options(backing)) {}
+  ~DebugFixture() { EXPECT_EQ(debug.leak_check().leaked_blocks(), 0u) << "the suite leaked through DebugAllocator"; }
+  zheap::Allocator allocator() { return debug.allocator(); }
+  static zheap::DebugOptions options(zheap::Allocator backing) {
+    zheap::DebugOptions o;
+    o.backing = backing;
+    o.quarantine_bytes = std::size_t{1} << 20;
+    o.on_error = zheap::OnError::report;
+    o.error_handler = [](void*, const zheap::DebugError& e) {
+      ADD_FAILURE() << "DebugAllocator: " << zheap::debug_error_name(e.kind) << " on " << e.address;
+    };
+    return o;
+  }
+  zheap::DebugAllocator debug;
+};
+
 // ---- The list the suites are typed over
 
 using AllAllocatorFixtures = ::testing::Types<PageFixture, CFixture,
@@ -160,7 +182,7 @@ using AllAllocatorFixtures = ::testing::Types<PageFixture, CFixture,
                                               JemallocFixture,
 #endif
                                               ArenaFixture, FixedBufferFixture, StackFallbackFixture, ThreadSafeFixture, FailingFixture, LoggingFixture, TestingFixture,
-                                              ValidatingFixture>;
+                                              ValidatingFixture, DebugFixture>;
 
 // Names the typed tests after the fixture ("Conformance/page.ZeroLength").
 struct AllocatorFixtureNames {

@@ -6,6 +6,7 @@
 #include <zheap/arena_allocator.hpp>
 #include <zheap/c_allocator.hpp>
 #include <zheap/config.hpp>
+#include <zheap/debug_allocator.hpp>
 #include <zheap/failing_allocator.hpp>
 #include <zheap/fixed_buffer_allocator.hpp>
 #include <zheap/jemalloc_allocator.hpp>

@@ -1,0 +1,93 @@
+#include "debug/block_table.hpp"
+
+#include "os/os.hpp"
+
+namespace zheap::debug {
+
+namespace {
+constexpr std::size_t kInitialCapacity = 256;
+
+std::size_t hash_address(std::uintptr_t address) noexcept {
+  // Blocks are at least 16-byte aligned and often share high bits: mix them all.
+  std::uint64_t h = address * 0x9E3779B97F4A7C15ull;
+  return static_cast<std::size_t>(h ^ (h >> 29));
+}
+}  // namespace
+
+BlockTable::~BlockTable() {
+  for (Shard& shard : shards_)
+    if (shard.slots != nullptr) os::unmap(shard.slots, shard.capacity * sizeof(BlockRecord));
+}
+
+BlockTable::Shard& BlockTable::shard_for(std::uintptr_t address) noexcept {
+  return shards_[(hash_address(address) >> 58) & (kShards - 1)];
+}
+
+BlockRecord* BlockTable::find(Shard& shard, std::uintptr_t address) noexcept {
+  if (shard.capacity == 0) return nullptr;
+  const std::size_t mask = shard.capacity - 1;
+  for (std::size_t i = hash_address(address) & mask;; i = (i + 1) & mask) {
+    BlockRecord& slot = shard.slots[i];
+    if (slot.address == address) return &slot;
+    if (slot.address == 0) return nullptr;  // never full: grown at 70%
+  }
+}
+
+bool BlockTable::grow(Shard& shard) noexcept {
+  const std::size_t new_capacity = shard.capacity == 0 ? kInitialCapacity : shard.capacity * 2;
+  auto* slots = static_cast<BlockRecord*>(os::map(new_capacity * sizeof(BlockRecord)));
+  if (slots == nullptr) return false;
+  const std::size_t mask = new_capacity - 1;
+  for (std::size_t i = 0; i < shard.capacity; ++i) {
+    const BlockRecord& record = shard.slots[i];
+    if (record.address == 0) continue;
+    std::size_t j = hash_address(record.address) & mask;
+    while (slots[j].address != 0) j = (j + 1) & mask;
+    slots[j] = record;
+  }
+  if (shard.slots != nullptr) os::unmap(shard.slots, shard.capacity * sizeof(BlockRecord));
+  shard.slots = slots;
+  shard.capacity = new_capacity;
+  return true;
+}
+
+bool BlockTable::insert(Shard& shard, const BlockRecord& record) noexcept {
+  if ((shard.used + 1) * 10 > shard.capacity * 7 && !grow(shard)) return false;
+  const std::size_t mask = shard.capacity - 1;
+  std::size_t i = hash_address(record.address) & mask;
+  while (shard.slots[i].address != 0) i = (i + 1) & mask;  // never present twice: the allocator owns the address
+  shard.slots[i] = record;
+  ++shard.used;
+  return true;
+}
+
+void BlockTable::erase(Shard& shard, BlockRecord* record) noexcept {
+  // Backward-shift deletion: pull later members of the probe chain into the hole, so no
+  // tombstones build up under churn and lookups stay short.
+  const std::size_t mask = shard.capacity - 1;
+  std::size_t hole = static_cast<std::size_t>(record - shard.slots);
+  for (std::size_t j = (hole + 1) & mask; shard.slots[j].address != 0; j = (j + 1) & mask) {
+    const std::size_t home = hash_address(shard.slots[j].address) & mask;
+    // The record at j may move to the hole unless its home lies cyclically in (hole, j].
+    const bool home_after_hole = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+    if (home_after_hole) continue;
+    shard.slots[hole] = shard.slots[j];
+    hole = j;
+  }
+  shard.slots[hole] = BlockRecord{};
+  --shard.used;
+}
+
+bool BlockTable::find_containing(std::uintptr_t address, BlockRecord* out) noexcept {
+  bool found = false;
+  for_each([&](const BlockRecord& record) {
+    const std::size_t extent = record.size == 0 ? 1 : record.size;
+    if (!found && address >= record.address && address - record.address < extent) {
+      *out = record;
+      found = true;
+    }
+  });
+  return found;
+}
+
+}  // namespace zheap::debug

@@ -1,0 +1,95 @@
+// BlockTable: the debug allocator's side table, block address -> BlockRecord.
+//
+// Kept apart from the blocks (on mappings of its own) so that a buffer underflow cannot
+// rewrite what a block is. Sharded by address: kShards open-addressing hash tables, each
+// behind its own Mutex, each grown by rehashing into a mapping twice the size when it
+// is 70% full. Lock order: a shard lock is taken alone, never with
+// another shard's or the quarantine's; callers copy what they need and unlock before
+// reporting. Deletion shifts the probe chain back (no tombstones), so lookups stay short
+// however many blocks come and go.
+#pragma once
+
+#include "debug/stack_depot.hpp"
+#include <zheap/mutex.hpp>
+
+#include <zheap/debug_allocator.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace zheap::debug {
+
+enum class BlockState : std::uint8_t { live, quarantined };
+
+struct BlockRecord {
+  std::uintptr_t address = 0;  // first user byte; the key (0: empty slot)
+  std::size_t size = 0;        // requested
+  void* base = nullptr;        // what the backing allocator (or the guard mapping) gave
+  std::size_t base_len = 0;
+  StackId allocation_stack = kNoStack;
+  StackId free_stack = kNoStack;
+  std::uint8_t log2_alignment = 0;
+  AllocationFamily family = AllocationFamily::allocator;
+  BlockState state = BlockState::live;
+  bool guarded = false;  // its own mapping with a guard page (base_len covers it all)
+
+  std::size_t alignment() const noexcept { return std::size_t{1} << log2_alignment; }
+};
+static_assert(sizeof(BlockRecord) == 48, "six words: keep the side table compact");
+
+class BlockTable {
+ public:
+  static constexpr std::size_t kShards = 64;
+
+  struct Shard {
+    Mutex lock;
+    BlockRecord* slots = nullptr;
+    std::size_t capacity = 0;  // a power of two, or 0 before the first insert
+    std::size_t used = 0;      // records
+  };
+
+  constexpr BlockTable() noexcept = default;
+  ~BlockTable();
+  BlockTable(const BlockTable&) = delete;
+  BlockTable& operator=(const BlockTable&) = delete;
+
+  Shard& shard_for(std::uintptr_t address) noexcept;
+
+  // The following take the shard whose lock the caller holds.
+  BlockRecord* find(Shard& shard, std::uintptr_t address) noexcept;
+  // false when the table could not grow (out of memory). `record.address` must not be
+  // in the table already.
+  bool insert(Shard& shard, const BlockRecord& record) noexcept;
+  // `record` points into the shard (from find()); other pointers into it become stale.
+  void erase(Shard& shard, BlockRecord* record) noexcept;
+
+  // Calls visit(record) for every record, one shard locked at a time; visit may change
+  // the record's contents but not its address, and must not take a shard lock.
+  template <class Visit>
+  void for_each(Visit&& visit) noexcept {
+    for (Shard& shard : shards_) {
+      MutexLock guard(shard.lock);
+      for (std::size_t i = 0; i < shard.capacity; ++i)
+        if (shard.slots[i].address != 0) visit(shard.slots[i]);
+    }
+  }
+
+  // For fork(): every shard lock, in shard order, and back.
+  void lock_all() noexcept {
+    for (Shard& shard : shards_) shard.lock.lock();
+  }
+  void unlock_all() noexcept {
+    for (Shard& shard : shards_) shard.lock.unlock();
+  }
+
+  // The record of the block whose user bytes [address, address + size) contain
+  // `address`, copied into *out; false when none. Scans everything: for error paths.
+  bool find_containing(std::uintptr_t address, BlockRecord* out) noexcept;
+
+ private:
+  bool grow(Shard& shard) noexcept;
+
+  Shard shards_[kShards];
+};
+
+}  // namespace zheap::debug

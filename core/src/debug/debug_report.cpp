@@ -1,0 +1,355 @@
+// Every word the debug allocator says about an error or a leak is in this file.
+#include "debug/debug_report.hpp"
+
+#include "os/os.hpp"
+#include "support/format.hpp"
+
+#include <cstdlib>
+
+namespace zheap {
+
+const char* debug_error_name(DebugErrorKind kind) noexcept {
+  switch (kind) {
+    case DebugErrorKind::double_free: return "double-free";
+    case DebugErrorKind::write_after_free: return "heap-use-after-free (write)";
+    case DebugErrorKind::buffer_overflow: return "heap-buffer-overflow";
+    case DebugErrorKind::buffer_underflow: return "heap-buffer-underflow";
+    case DebugErrorKind::mismatched_free: return "alloc-dealloc-mismatch";
+    case DebugErrorKind::wrong_size_free: return "new-delete-type-mismatch";
+    case DebugErrorKind::wrong_alignment_free: return "wrong-alignment-free";
+    case DebugErrorKind::invalid_free: return "bad-free";
+    case DebugErrorKind::interior_free: return "bad-free (interior pointer)";
+    case DebugErrorKind::realloc_of_freed: return "realloc-of-freed-block";
+  }
+  return "unknown-error";
+}
+
+const char* allocation_family_name(AllocationFamily family) noexcept {
+  switch (family) {
+    case AllocationFamily::allocator: return "zheap::Allocator";
+    case AllocationFamily::malloc: return "malloc";
+    case AllocationFamily::new_object: return "operator new";
+    case AllocationFamily::new_array: return "operator new []";
+    case AllocationFamily::new_object_aligned: return "operator new(align_val_t)";
+    case AllocationFamily::new_array_aligned: return "operator new [](align_val_t)";
+  }
+  return "?";
+}
+
+namespace {
+
+const char* release_name(AllocationFamily family) noexcept {
+  switch (family) {
+    case AllocationFamily::allocator: return "zheap::Allocator::free";
+    case AllocationFamily::malloc: return "free";
+    case AllocationFamily::new_object: return "operator delete";
+    case AllocationFamily::new_array: return "operator delete []";
+    case AllocationFamily::new_object_aligned: return "operator delete(align_val_t)";
+    case AllocationFamily::new_array_aligned: return "operator delete [](align_val_t)";
+  }
+  return "?";
+}
+
+// Lines are built in a fixed buffer and written whole; a report is a few dozen lines.
+class ReportWriter {
+ public:
+  explicit ReportWriter(int fd) noexcept : fd_(fd), line_(buffer_) {}
+  support::BufferWriter& line() noexcept { return line_; }
+  void end_line() noexcept {
+    line_.character('\n');
+    os::write_all(fd_, line_.c_str(), line_.size());
+    line_ = support::BufferWriter(buffer_);
+  }
+  // "    #N 0xADDR in function file:line", one line per frame.
+  void stack(const char* title, std::uint32_t stack_id) noexcept {
+    line_.text(title);
+    end_line();
+    const std::span<const std::uintptr_t> frames = debug_stack_frames(stack_id);
+    if (frames.empty()) {
+      line_.text("    <stack not recorded>");
+      end_line();
+      return;
+    }
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      line_.text("    #").unsigned_decimal(i).character(' ').hex(frames[i]);
+      const SymbolizedFrame symbol = symbolize_frame(frames[i]);
+      if (symbol.function[0] != '\0') line_.text(" in ").text(symbol.function);
+      if (symbol.file[0] != '\0') {
+        line_.character(' ').text(symbol.file);
+        if (symbol.line != 0) line_.character(':').unsigned_decimal(symbol.line);
+      }
+      end_line();
+    }
+  }
+  // The first frame with a function name, for the SUMMARY line.
+  void where(std::uint32_t stack_id) noexcept {
+    for (std::uintptr_t frame : debug_stack_frames(stack_id)) {
+      const SymbolizedFrame symbol = symbolize_frame(frame);
+      if (symbol.function[0] == '\0') continue;
+      if (symbol.file[0] != '\0') {
+        line_.character(' ').text(symbol.file);
+        if (symbol.line != 0) line_.character(':').unsigned_decimal(symbol.line);
+      }
+      line_.text(" in ").text(symbol.function);
+      return;
+    }
+  }
+
+ private:
+  int fd_;
+  char buffer_[1024]{};
+  support::BufferWriter line_;
+};
+
+void describe_block(ReportWriter& out, const DebugError& error) noexcept {
+  if (error.block == nullptr) return;
+  out.line()
+      .text("the block: ")
+      .unsigned_decimal(error.block_size)
+      .text(" byte(s) at ")
+      .pointer(error.block)
+      .text(", alignment ")
+      .unsigned_decimal(error.block_alignment)
+      .text(", allocated with ")
+      .text(allocation_family_name(error.allocated_with));
+  if (error.kind == DebugErrorKind::interior_free)
+    out.line().text("; the pointer is ").unsigned_decimal(static_cast<std::uint64_t>(error.offset)).text(
+        " byte(s) inside it");
+  out.end_line();
+}
+
+}  // namespace
+
+void write_debug_error(int fd, const DebugError& error) noexcept {
+  ReportWriter out(fd);
+  out.line().text("==").unsigned_decimal(static_cast<std::uint64_t>(os::process_id())).text("==ERROR: zheap: ");
+  out.line().text(debug_error_name(error.kind)).text(" ");
+  const char* now_title = "noticed here:";
+  const char* free_title = "freed here:";
+  switch (error.kind) {
+    case DebugErrorKind::double_free:
+      out.line().text("on ").pointer(error.address).text(" (").text(release_name(error.released_with)).text(")");
+      now_title = "freed again here:";
+      free_title = "first freed here:";
+      break;
+    case DebugErrorKind::write_after_free:
+      out.line().text("at ").pointer(error.address).text(": byte ").signed_decimal(error.offset).text(
+          " of a freed block was written while it was in quarantine");
+      break;
+    case DebugErrorKind::buffer_overflow:
+      out.line()
+          .text("at ")
+          .pointer(error.address)
+          .text(": byte ")
+          .signed_decimal(error.offset)
+          .text(" of a ")
+          .unsigned_decimal(error.block_size)
+          .text("-byte block was written (")
+          .unsigned_decimal(static_cast<std::uint64_t>(error.offset) - error.block_size)
+          .text(" bytes past its end)");
+      break;
+    case DebugErrorKind::buffer_underflow:
+      out.line()
+          .text("at ")
+          .pointer(error.address)
+          .text(": ")
+          .unsigned_decimal(static_cast<std::uint64_t>(-error.offset))
+          .text(" bytes before a ")
+          .unsigned_decimal(error.block_size)
+          .text("-byte block were written");
+      break;
+    case DebugErrorKind::mismatched_free:
+      out.line()
+          .text("(")
+          .text(allocation_family_name(error.allocated_with))
+          .text(" vs ")
+          .text(release_name(error.released_with))
+          .text(") on ")
+          .pointer(error.address);
+      if (error.allocated_with == AllocationFamily::new_object_aligned ||
+          error.allocated_with == AllocationFamily::new_array_aligned)
+        out.line().text(": an aligned new must be deleted with its alignment");
+      now_title = "released here:";
+      break;
+    case DebugErrorKind::wrong_size_free:
+      out.line()
+          .text("on ")
+          .pointer(error.address)
+          .text(": ")
+          .text(release_name(error.released_with))
+          .text(" was given size ")
+          .unsigned_decimal(error.given_size)
+          .text(", the block has ")
+          .unsigned_decimal(error.block_size);
+      now_title = "released here:";
+      break;
+    case DebugErrorKind::wrong_alignment_free:
+      out.line()
+          .text("on ")
+          .pointer(error.address)
+          .text(": ")
+          .text(release_name(error.released_with))
+          .text(" was given alignment ")
+          .unsigned_decimal(error.given_alignment)
+          .text(", the block has ")
+          .unsigned_decimal(error.block_alignment);
+      now_title = "released here:";
+      break;
+    case DebugErrorKind::invalid_free:
+      out.line()
+          .text("on ")
+          .pointer(error.address)
+          .text(": ")
+          .text(release_name(error.released_with))
+          .text(" of a pointer that was not allocated here (or was freed long ago)");
+      now_title = "released here:";
+      break;
+    case DebugErrorKind::interior_free:
+      out.line().text("on ").pointer(error.address).text(": ").text(release_name(error.released_with)).text(
+          " of a pointer into the middle of a block");
+      now_title = "released here:";
+      break;
+    case DebugErrorKind::realloc_of_freed:
+      out.line().text("on ").pointer(error.address).text(": realloc of a block that was already freed");
+      now_title = "realloc called here:";
+      break;
+  }
+  out.end_line();
+  describe_block(out, error);
+  if (error.current_stack != 0) out.stack(now_title, error.current_stack);
+  if (error.free_stack != 0) out.stack(free_title, error.free_stack);
+  if (error.allocation_stack != 0) out.stack("allocated here:", error.allocation_stack);
+  out.line().text("SUMMARY: zheap: ").text(debug_error_name(error.kind));
+  out.where(error.current_stack != 0 ? error.current_stack : error.allocation_stack);
+  out.end_line();
+}
+
+void LeakReport::write(int fd) const noexcept {
+  if (blocks_ == 0) return;
+  ReportWriter out(fd);
+  out.line().text("==").unsigned_decimal(static_cast<std::uint64_t>(os::process_id())).text(
+      "==ERROR: zheap: detected memory leaks");
+  out.end_line();
+  for (const LeakGroup& group : groups()) {
+    out.end_line();
+    out.line()
+        .text("Leak of ")
+        .unsigned_decimal(group.bytes)
+        .text(" byte(s) in ")
+        .unsigned_decimal(group.blocks)
+        .text(" object(s) allocated from:");
+    out.stack("", group.stack);
+  }
+  out.end_line();
+  out.line()
+      .text("SUMMARY: zheap: ")
+      .unsigned_decimal(bytes_)
+      .text(" byte(s) leaked in ")
+      .unsigned_decimal(blocks_)
+      .text(" allocation(s).");
+  out.end_line();
+}
+
+namespace debug {
+namespace {
+
+DebugError error_about(DebugErrorKind kind, const BlockRecord& block, StackId now) noexcept {
+  DebugError error;
+  error.kind = kind;
+  error.address = reinterpret_cast<const void*>(block.address);
+  error.block = reinterpret_cast<const void*>(block.address);
+  error.block_size = block.size;
+  error.block_alignment = block.alignment();
+  error.allocated_with = block.family;
+  error.allocation_stack = block.allocation_stack;
+  error.free_stack = block.free_stack;
+  error.current_stack = now;
+  return error;
+}
+
+void deliver(const ReportPolicy& policy, OnError on, const DebugError& error) noexcept {
+  if (on == OnError::ignore) return;
+  if (policy.handler != nullptr) {
+    policy.handler(policy.context, error);
+  } else {
+    write_debug_error(2, error);
+  }
+  if (on == OnError::abort) std::abort();
+}
+
+}  // namespace
+
+void report_double_free(const ReportPolicy& policy, const BlockRecord& block, AllocationFamily released_with,
+                        StackId now) noexcept {
+  DebugError error = error_about(DebugErrorKind::double_free, block, now);
+  error.released_with = released_with;
+  deliver(policy, policy.on_error, error);
+}
+
+void report_write_after_free(const ReportPolicy& policy, const BlockRecord& block, std::ptrdiff_t offset,
+                             StackId now) noexcept {
+  DebugError error = error_about(DebugErrorKind::write_after_free, block, now);
+  error.address = reinterpret_cast<const void*>(block.address + static_cast<std::uintptr_t>(offset));
+  error.offset = offset;
+  deliver(policy, policy.on_error, error);
+}
+
+void report_redzone_corruption(const ReportPolicy& policy, const BlockRecord& block, std::ptrdiff_t offset,
+                               StackId now) noexcept {
+  DebugError error =
+      error_about(offset < 0 ? DebugErrorKind::buffer_underflow : DebugErrorKind::buffer_overflow, block, now);
+  error.address = reinterpret_cast<const void*>(block.address + static_cast<std::uintptr_t>(offset));
+  error.offset = offset;
+  deliver(policy, policy.on_error, error);
+}
+
+void report_mismatched_free(const ReportPolicy& policy, const BlockRecord& block, AllocationFamily released_with,
+                            StackId now) noexcept {
+  DebugError error = error_about(DebugErrorKind::mismatched_free, block, now);
+  error.released_with = released_with;
+  deliver(policy, policy.on_error, error);
+}
+
+void report_wrong_size_free(const ReportPolicy& policy, const BlockRecord& block, AllocationFamily released_with,
+                            std::size_t given_size, StackId now) noexcept {
+  DebugError error = error_about(DebugErrorKind::wrong_size_free, block, now);
+  error.released_with = released_with;
+  error.given_size = given_size;
+  deliver(policy, policy.on_wrong_size, error);
+}
+
+void report_wrong_alignment_free(const ReportPolicy& policy, const BlockRecord& block,
+                                 AllocationFamily released_with, std::size_t given_alignment, StackId now) noexcept {
+  DebugError error = error_about(DebugErrorKind::wrong_alignment_free, block, now);
+  error.released_with = released_with;
+  error.given_alignment = given_alignment;
+  deliver(policy, policy.on_error, error);
+}
+
+void report_invalid_free(const ReportPolicy& policy, const void* address, AllocationFamily released_with,
+                         StackId now) noexcept {
+  DebugError error;
+  error.kind = DebugErrorKind::invalid_free;
+  error.address = address;
+  error.released_with = released_with;
+  error.current_stack = now;
+  deliver(policy, policy.on_error, error);
+}
+
+void report_interior_free(const ReportPolicy& policy, const void* address, const BlockRecord& block,
+                          AllocationFamily released_with, StackId now) noexcept {
+  DebugError error = error_about(DebugErrorKind::interior_free, block, now);
+  error.address = address;
+  error.offset = static_cast<std::ptrdiff_t>(reinterpret_cast<std::uintptr_t>(address) - block.address);
+  error.released_with = released_with;
+  deliver(policy, policy.on_error, error);
+}
+
+void report_realloc_of_freed(const ReportPolicy& policy, const BlockRecord& block, StackId now) noexcept {
+  DebugError error = error_about(DebugErrorKind::realloc_of_freed, block, now);
+  error.released_with = AllocationFamily::malloc;
+  deliver(policy, policy.on_error, error);
+}
+
+}  // namespace debug
+}  // namespace zheap

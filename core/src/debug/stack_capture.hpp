@@ -1,0 +1,45 @@
+// Stack capture for the debug allocator: the return addresses of the calling thread's
+// stack, full depth, without frame pointers, fast enough to run on every malloc.
+//
+// capture_stack() walks with cached CFI rules (frame_rule_cache.hpp): per frame one hash
+// lookup and two loads (the return address at CFA-8, and rbp where the frame saved it).
+// It starts from the registers at its own entry (a few instructions of assembly that read
+// rsp, rbp and the return address before any compiler-generated code can move them).
+// Whenever a frame's rule is not one the cache can express (a signal frame, a DWARF
+// expression, code without CFI) or a step looks wrong (the stack pointer does not grow,
+// or leaves a plausible stack span), the whole capture is redone with libgcc's
+// _Unwind_Backtrace: correct first, fast where it can be.
+//
+// Safe inside malloc: no allocation, no locks of ours, no TLS; the first capture through
+// a given return address reads its CFI (libgcc's FDE lookup, as _Unwind_Backtrace does).
+// x86-64 Linux only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace zheap::debug {
+
+// A stack walk never goes deeper than this, whatever `max` is asked for.
+inline constexpr std::size_t kMaxStackFrames = 128;
+
+// Fills `frames` with up to `max` return addresses, innermost first. frames[0] is the
+// address capture_stack() returns to (a code address in its caller), unless `skip` drops
+// that many frames from the top first. Returns the number written.
+// (Its body is assembly, stack_capture.cpp, bound to this declaration by the asm label.)
+std::size_t capture_stack(std::uintptr_t* frames, std::size_t max, std::size_t skip) noexcept
+    __asm__("zheap_debug_capture_stack");
+
+// The same stack, always through libgcc's _Unwind_Backtrace: the fallback, and the
+// reference that tests compare capture_stack() with. frames[0] is the address this
+// function returns to.
+std::size_t capture_stack_unwind(std::uintptr_t* frames, std::size_t max, std::size_t skip) noexcept;
+
+// Forgets the cached unwind rules, for after dlclose(): a library mapped later at the
+// same addresses has other code. Safe at any time, from any thread.
+void forget_frame_rules() noexcept;
+
+// How many capture_stack() calls had to fall back to _Unwind_Backtrace since start-up.
+std::uint64_t capture_fallback_count() noexcept;
+
+}  // namespace zheap::debug

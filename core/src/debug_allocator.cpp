@@ -1,0 +1,549 @@
+// DebugAllocator: the side table, the redzones, the quarantine and the checks. The
+// design is in the header; the parts live in src/debug/ (stack capture and depot, block
+// table, quarantine, reports).
+#include <zheap/debug_allocator.hpp>
+
+#include "debug/block_table.hpp"
+#include "debug/debug_report.hpp"
+#include "debug/quarantine.hpp"
+#include "debug/stack_capture.hpp"
+#include "debug/stack_depot.hpp"
+#include "os/os.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstring>
+#include <new>
+
+namespace zheap {
+
+using debug::BlockRecord;
+using debug::BlockState;
+using debug::BlockTable;
+using debug::Quarantine;
+using debug::StackId;
+
+namespace {
+
+// Byte patterns, as in ASan's and glibc's MALLOC_PERTURB_ habits: distinctive in a
+// debugger, and not a plausible pointer, length or small integer when read by mistake.
+constexpr std::uint8_t kCanary = 0xCB;  // redzones around live blocks
+constexpr std::uint8_t kPoison = 0xFD;  // freed blocks in quarantine
+
+// Frames of our own that may sit above the caller's return address in a capture
+// (Impl::capture_stack_here, Impl::allocate, the public entry, a vtable thunk), with room.
+constexpr std::size_t kOwnFrames = 8;
+
+// The first byte in [begin, end) that is not `pattern`, or `end`.
+const std::uint8_t* first_not(const std::uint8_t* begin, const std::uint8_t* end, std::uint8_t pattern) noexcept {
+  std::uint64_t word;
+  std::memset(&word, pattern, sizeof word);
+  while (begin < end && (reinterpret_cast<std::uintptr_t>(begin) & 7) != 0) {
+    if (*begin != pattern) return begin;
+    ++begin;
+  }
+  while (end - begin >= 8) {
+    if (*reinterpret_cast<const std::uint64_t*>(begin) != word) break;
+    begin += 8;
+  }
+  for (; begin < end; ++begin)
+    if (*begin != pattern) return begin;
+  return end;
+}
+
+// The last byte in [begin, end) that is not `pattern` (the one nearest `end`), or nullptr.
+const std::uint8_t* last_not(const std::uint8_t* begin, const std::uint8_t* end, std::uint8_t pattern) noexcept {
+  while (end > begin) {
+    --end;
+    if (*end != pattern) return end;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+struct DebugAllocator::Impl {
+  explicit Impl(const DebugOptions& o) noexcept : options(o), quarantine(o.quarantine_bytes) {
+    options.stack_depth = std::clamp<std::size_t>(options.stack_depth, 1, debug::kMaxStackFrames - kOwnFrames);
+    policy = debug::ReportPolicy{options.on_error, options.on_wrong_size, options.error_handler, options.error_context};
+  }
+
+  DebugOptions options;
+  debug::ReportPolicy policy;
+  BlockTable blocks;
+  Quarantine quarantine;
+  std::atomic<std::size_t> live_blocks{0};
+  std::atomic<std::size_t> live_bytes{0};
+
+  // ---- stacks
+
+  // The calling thread's stack from `caller` (a return address) outwards, in the depot.
+  StackId capture_stack_here(std::uintptr_t caller) noexcept {
+    std::uintptr_t frames[debug::kMaxStackFrames];
+    const std::size_t count = debug::capture_stack(frames, options.stack_depth + kOwnFrames, 0);
+    std::size_t start = 0;
+    while (start < count && start < kOwnFrames && frames[start] != caller) ++start;
+    if (start == count || frames[start] != caller) start = 0;  // not found: keep all rather than lose the caller
+    const std::size_t depth = std::min(count - start, options.stack_depth);
+    return debug::stack_depot().insert({frames + start, depth});
+  }
+
+  // ---- placing blocks
+
+  void* allocate(std::size_t size, std::size_t alignment, AllocationFamily family, std::uintptr_t caller) noexcept {
+    if (!std::has_single_bit(alignment)) return nullptr;
+    const std::size_t before = live_bytes.fetch_add(size, std::memory_order_relaxed);
+    if (before + size < before || before + size > options.memory_limit) {
+      live_bytes.fetch_sub(size, std::memory_order_relaxed);
+      return nullptr;
+    }
+    BlockRecord record;
+    record.size = size;
+    record.log2_alignment = static_cast<std::uint8_t>(std::countr_zero(alignment));
+    record.family = family;
+    const bool placed = options.guard_pages ? place_guarded(&record) : place_in_backing(&record);
+    if (!placed) {
+      live_bytes.fetch_sub(size, std::memory_order_relaxed);
+      return nullptr;
+    }
+    record.allocation_stack = capture_stack_here(caller);
+    BlockTable::Shard& shard = blocks.shard_for(record.address);
+    bool inserted;
+    {
+      MutexLock guard(shard.lock);
+      inserted = blocks.insert(shard, record);
+    }
+    if (!inserted) {
+      release_memory(record);
+      live_bytes.fetch_sub(size, std::memory_order_relaxed);
+      return nullptr;
+    }
+    live_blocks.fetch_add(1, std::memory_order_relaxed);
+    return reinterpret_cast<void*>(record.address);
+  }
+
+  // [left redzone, rounded up to the alignment][size bytes][right redzone] from backing.
+  bool place_in_backing(BlockRecord* record) noexcept {
+    const std::size_t alignment = record->alignment();
+    const std::size_t redzone = options.redzone_size;
+    const std::size_t left = (redzone + alignment - 1) & ~(alignment - 1);
+    std::size_t total;
+    if (left < redzone || __builtin_add_overflow(left, record->size, &total) ||
+        __builtin_add_overflow(total, redzone, &total))
+      return false;
+    if (total == 0) total = 1;  // malloc(0) with no redzones still needs an address of its own
+    void* base = options.backing.raw_alloc(total, Alignment::from_log2(record->log2_alignment), 0);
+    if (base == nullptr) return false;
+    auto* bytes = static_cast<std::uint8_t*>(base);
+    std::memset(bytes, kCanary, left);
+    std::memset(bytes + left + record->size, kCanary, total - left - record->size);
+    record->base = base;
+    record->base_len = total;
+    record->address = reinterpret_cast<std::uintptr_t>(bytes + left);
+    return true;
+  }
+
+  // A mapping of its own: canaries, the block ending as close to the next page as its
+  // alignment allows, then a PROT_NONE page.
+  bool place_guarded(BlockRecord* record) noexcept {
+    const std::size_t page = os::page_size();
+    const std::size_t alignment = record->alignment();
+    std::size_t data;
+    if (__builtin_add_overflow(record->size, options.redzone_size + alignment + page - 1, &data)) return false;
+    data &= ~(page - 1);
+    auto* base = static_cast<std::uint8_t*>(os::map(data + page));
+    if (base == nullptr) return false;
+    std::uint8_t* const guard = base + data;
+    if (!os::protect_none(guard, page)) {
+      os::unmap(base, data + page);
+      return false;
+    }
+    const std::uintptr_t user = (reinterpret_cast<std::uintptr_t>(guard) - record->size) & ~(alignment - 1);
+    auto* user_bytes = reinterpret_cast<std::uint8_t*>(user);
+    std::memset(base, kCanary, static_cast<std::size_t>(user_bytes - base));
+    std::memset(user_bytes + record->size, kCanary, static_cast<std::size_t>(guard - user_bytes) - record->size);
+    record->base = base;
+    record->base_len = data + page;
+    record->address = user;
+    record->guarded = true;
+    return true;
+  }
+
+  void release_memory(const BlockRecord& record) noexcept {
+    if (record.guarded) {
+      os::unmap(record.base, record.base_len);
+    } else {
+      options.backing.raw_free(record.base, record.base_len, Alignment::from_log2(record.log2_alignment), 0);
+    }
+  }
+
+  // The end of the bytes a block may check as redzone: the guard page, or the block's end.
+  static std::uint8_t* redzone_end(const BlockRecord& record) noexcept {
+    const std::size_t guard_page = record.guarded ? os::page_size() : 0;
+    return static_cast<std::uint8_t*>(record.base) + record.base_len - guard_page;
+  }
+
+  // ---- checks
+
+  // false (after reporting) when a redzone byte was overwritten.
+  bool check_redzones(const BlockRecord& record, StackId now) noexcept {
+    const auto* user = reinterpret_cast<const std::uint8_t*>(record.address);
+    const auto* base = static_cast<const std::uint8_t*>(record.base);
+    if (const std::uint8_t* bad = last_not(base, user, kCanary)) {
+      debug::report_redzone_corruption(policy, record, bad - user, now);
+      return false;
+    }
+    const std::uint8_t* end = redzone_end(record);
+    const std::uint8_t* bad = first_not(user + record.size, end, kCanary);
+    if (bad != end) {
+      debug::report_redzone_corruption(policy, record, bad - user, now);
+      return false;
+    }
+    return true;
+  }
+
+  // A freed, unguarded block's poison; false (after reporting) when it was written.
+  bool check_poison(const BlockRecord& record, StackId now) noexcept {
+    if (record.guarded) return true;  // PROT_NONE while quarantined: a write would have faulted
+    const auto* user = reinterpret_cast<const std::uint8_t*>(record.address);
+    const std::uint8_t* bad = first_not(user, user + record.size, kPoison);
+    if (bad == user + record.size) return true;
+    debug::report_write_after_free(policy, record, bad - user, now);
+    return false;
+  }
+
+  // ---- freeing
+
+  // Takes a live block out of use: it becomes quarantined (or is released at once when
+  // the quarantine cannot hold it), then the quarantine's excess leaves.
+  void retire(const BlockRecord& record) noexcept {
+    if (record.guarded) {
+      os::protect_none(record.base, record.base_len);
+    } else {
+      std::memset(reinterpret_cast<void*>(record.address), kPoison, record.size);
+    }
+    if (!quarantine.push({record.address, record.base_len})) evict(record.address, false);
+    Quarantine::Entry oldest;
+    while (quarantine.pop_excess(&oldest)) evict(oldest.address, true);
+  }
+
+  // Releases a quarantined block for good, checking its poison first when `check`.
+  void evict(std::uintptr_t address, bool check) noexcept {
+    BlockTable::Shard& shard = blocks.shard_for(address);
+    BlockRecord record;
+    {
+      MutexLock guard(shard.lock);
+      BlockRecord* found = blocks.find(shard, address);
+      if (found == nullptr || found->state != BlockState::quarantined) return;
+      record = *found;
+      blocks.erase(shard, found);
+    }
+    if (check) check_poison(record, debug::kNoStack);
+    release_memory(record);
+  }
+
+  // A pointer that is no block's start: inside one, or nobody's.
+  void report_unknown(const void* ptr, AllocationFamily family, StackId now) noexcept {
+    BlockRecord containing;
+    if (blocks.find_containing(reinterpret_cast<std::uintptr_t>(ptr), &containing)) {
+      debug::report_interior_free(policy, ptr, containing, family, now);
+    } else {
+      debug::report_invalid_free(policy, ptr, family, now);
+    }
+  }
+
+  void release(void* ptr, AllocationFamily family, std::size_t size, std::size_t alignment,
+               std::uintptr_t caller) noexcept {
+    const StackId now = capture_stack_here(caller);
+    const auto address = reinterpret_cast<std::uintptr_t>(ptr);
+    BlockTable::Shard& shard = blocks.shard_for(address);
+    BlockRecord record;
+    {
+      MutexLock guard(shard.lock);
+      BlockRecord* found = blocks.find(shard, address);
+      if (found != nullptr) {
+        record = *found;
+        if (found->state == BlockState::live) {
+          // Quarantined from here on, so a racing second free reports a double free.
+          found->state = BlockState::quarantined;
+          found->free_stack = now;
+        }
+      }
+    }
+    if (record.address == 0) return report_unknown(ptr, family, now);
+    if (record.state == BlockState::quarantined) return debug::report_double_free(policy, record, family, now);
+
+    if (record.family != family) {
+      debug::report_mismatched_free(policy, record, family, now);
+    } else {
+      if (size != 0 && size != record.size) debug::report_wrong_size_free(policy, record, family, size, now);
+      if (alignment != 0 && alignment != record.alignment())
+        debug::report_wrong_alignment_free(policy, record, family, alignment, now);
+    }
+    check_redzones(record, now);
+    live_bytes.fetch_sub(record.size, std::memory_order_relaxed);
+    live_blocks.fetch_sub(1, std::memory_order_relaxed);
+    record.free_stack = now;
+    retire(record);
+  }
+
+  // A copy of the live block at `address`, or of whatever the table holds there.
+  bool lookup(std::uintptr_t address, BlockRecord* out) noexcept {
+    BlockTable::Shard& shard = blocks.shard_for(address);
+    MutexLock guard(shard.lock);
+    const BlockRecord* found = blocks.find(shard, address);
+    if (found == nullptr) return false;
+    *out = *found;
+    return true;
+  }
+
+  void* reallocate(void* ptr, std::size_t new_size, std::uintptr_t caller) noexcept {
+    constexpr std::size_t kMallocAlignment = alignof(std::max_align_t);
+    if (ptr == nullptr) return allocate(new_size, kMallocAlignment, AllocationFamily::malloc, caller);
+    BlockRecord record;
+    if (!lookup(reinterpret_cast<std::uintptr_t>(ptr), &record)) {
+      report_unknown(ptr, AllocationFamily::malloc, capture_stack_here(caller));
+      return nullptr;
+    }
+    if (record.state == BlockState::quarantined) {
+      debug::report_realloc_of_freed(policy, record, capture_stack_here(caller));
+      return nullptr;
+    }
+    void* fresh = allocate(new_size, kMallocAlignment, AllocationFamily::malloc, caller);
+    if (fresh == nullptr) return nullptr;
+    std::memcpy(fresh, ptr, std::min(new_size, record.size));
+    // Released as realloc's own family: a new'd block given to realloc is a mismatch.
+    release(ptr, AllocationFamily::malloc, 0, 0, caller);
+    return fresh;
+  }
+
+  // ---- leak_check
+
+  LeakReport leak_check() noexcept {
+    // Copy the records out first: checks report, and reports run with no lock held.
+    const std::size_t capacity = live_blocks.load() + Quarantine::kCapacity + 1024;
+    const std::size_t mapped = capacity * sizeof(BlockRecord);
+    auto* records = static_cast<BlockRecord*>(os::map(mapped));
+    LeakReport report;
+    if (records == nullptr) return report;
+    std::size_t count = 0;
+    blocks.for_each([&](const BlockRecord& record) {
+      if (count < capacity) records[count++] = record;
+    });
+    std::size_t live = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (records[i].state == BlockState::quarantined) {
+        check_poison(records[i], debug::kNoStack);
+      } else {
+        check_redzones(records[i], debug::kNoStack);
+        records[live++] = records[i];
+      }
+    }
+    // Group the live blocks by allocation stack, largest total first.
+    std::sort(records, records + live,
+              [](const BlockRecord& a, const BlockRecord& b) { return a.allocation_stack < b.allocation_stack; });
+    std::size_t groups = 0;
+    for (std::size_t i = 0; i < live; ++i)
+      if (i == 0 || records[i].allocation_stack != records[i - 1].allocation_stack) ++groups;
+    if (groups > 0) {
+      const std::size_t group_bytes = groups * sizeof(LeakGroup);
+      auto* group = static_cast<LeakGroup*>(os::map(group_bytes));
+      if (group != nullptr) {
+        std::size_t g = 0;
+        for (std::size_t i = 0; i < live; ++i) {
+          if (i > 0 && records[i].allocation_stack != records[i - 1].allocation_stack) ++g;
+          group[g].stack = records[i].allocation_stack;
+          group[g].blocks += 1;
+          group[g].bytes += records[i].size;
+          report.blocks_ += 1;
+          report.bytes_ += records[i].size;
+        }
+        std::sort(group, group + groups, [](const LeakGroup& a, const LeakGroup& b) {
+          return a.bytes != b.bytes ? a.bytes > b.bytes : a.stack < b.stack;
+        });
+        report.groups_ = group;
+        report.group_count_ = groups;
+        report.mapped_bytes_ = group_bytes;
+      }
+    }
+    os::unmap(records, mapped);
+    return report;
+  }
+
+  // ---- teardown: everything back to backing, silently.
+  void release_everything() noexcept {
+    Quarantine::Entry entry;
+    while (quarantine.pop_any(&entry)) evict(entry.address, false);
+    blocks.for_each([&](BlockRecord& record) { release_memory(record); });
+  }
+};
+
+// ---- LeakReport
+
+LeakReport::LeakReport(LeakReport&& other) noexcept
+    : groups_(other.groups_),
+      group_count_(other.group_count_),
+      mapped_bytes_(other.mapped_bytes_),
+      blocks_(other.blocks_),
+      bytes_(other.bytes_) {
+  other.groups_ = nullptr;
+  other.group_count_ = other.mapped_bytes_ = other.blocks_ = other.bytes_ = 0;
+}
+
+LeakReport& LeakReport::operator=(LeakReport&& other) noexcept {
+  if (this != &other) {
+    this->~LeakReport();
+    new (this) LeakReport(static_cast<LeakReport&&>(other));
+  }
+  return *this;
+}
+
+LeakReport::~LeakReport() {
+  if (groups_ != nullptr) os::unmap(groups_, mapped_bytes_);
+}
+
+// ---- DebugAllocator
+
+DebugAllocator::DebugAllocator(DebugOptions options) noexcept : impl_(nullptr) {
+  void* memory = os::map(sizeof(Impl));
+  if (memory != nullptr) impl_ = new (memory) Impl(options);
+}
+
+DebugAllocator::~DebugAllocator() {
+  if (impl_ == nullptr) return;
+  impl_->release_everything();
+  impl_->~Impl();
+  os::unmap(impl_, sizeof(Impl));
+}
+
+__attribute__((noinline)) void* DebugAllocator::allocate(std::size_t size, std::size_t alignment,
+                                                         AllocationFamily family, std::uintptr_t caller) noexcept {
+  if (impl_ == nullptr) return nullptr;
+  if (caller == 0) caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
+  return impl_->allocate(size, alignment == 0 ? 1 : alignment, family, caller);
+}
+
+__attribute__((noinline)) void DebugAllocator::release(void* ptr, AllocationFamily family, std::size_t size,
+                                                       std::size_t alignment, std::uintptr_t caller) noexcept {
+  if (impl_ == nullptr || ptr == nullptr) return;
+  if (caller == 0) caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
+  impl_->release(ptr, family, size, alignment, caller);
+}
+
+__attribute__((noinline)) void* DebugAllocator::reallocate(void* ptr, std::size_t new_size,
+                                                           std::uintptr_t caller) noexcept {
+  if (impl_ == nullptr) return nullptr;
+  if (caller == 0) caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
+  return impl_->reallocate(ptr, new_size, caller);
+}
+
+std::size_t DebugAllocator::usable_size(const void* ptr) const noexcept {
+  BlockRecord record;
+  if (impl_ == nullptr || !impl_->lookup(reinterpret_cast<std::uintptr_t>(ptr), &record)) return 0;
+  return record.state == BlockState::live ? record.size : 0;
+}
+
+bool DebugAllocator::owns(const void* ptr) const noexcept {
+  BlockRecord record;
+  return impl_ != nullptr && impl_->lookup(reinterpret_cast<std::uintptr_t>(ptr), &record) &&
+         record.state == BlockState::live;
+}
+
+LeakReport DebugAllocator::leak_check() noexcept { return impl_ == nullptr ? LeakReport{} : impl_->leak_check(); }
+
+void DebugAllocator::lock_for_fork() noexcept {
+  if (impl_ == nullptr) return;
+  impl_->quarantine.lock();
+  impl_->blocks.lock_all();
+  debug::stack_depot().lock();
+}
+
+void DebugAllocator::unlock_after_fork() noexcept {
+  if (impl_ == nullptr) return;
+  debug::stack_depot().unlock();
+  impl_->blocks.unlock_all();
+  impl_->quarantine.unlock();
+}
+
+std::size_t DebugAllocator::live_blocks() const noexcept {
+  return impl_ == nullptr ? 0 : impl_->live_blocks.load(std::memory_order_relaxed);
+}
+std::size_t DebugAllocator::live_bytes() const noexcept {
+  return impl_ == nullptr ? 0 : impl_->live_bytes.load(std::memory_order_relaxed);
+}
+std::size_t DebugAllocator::quarantined_bytes() const noexcept {
+  return impl_ == nullptr ? 0 : impl_->quarantine.bytes();
+}
+
+// ---- the Allocator interface: each thunk passes its own return address, a code
+// address in the function that called alloc()/free(), where the recorded stack starts.
+
+__attribute__((noinline)) void* DebugAllocator::vtable_alloc(void* ctx, std::size_t len, Alignment alignment,
+                                                             std::uintptr_t) noexcept {
+  auto* self = static_cast<DebugAllocator*>(ctx);
+  if (self->impl_ == nullptr) return nullptr;
+  return self->impl_->allocate(len, alignment.bytes(), AllocationFamily::allocator,
+                               reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+}
+
+__attribute__((noinline)) bool DebugAllocator::vtable_resize(void* ctx, void* memory, std::size_t len,
+                                                             Alignment alignment, std::size_t new_len,
+                                                             std::uintptr_t) noexcept {
+  auto* self = static_cast<DebugAllocator*>(ctx);
+  Impl* impl = self->impl_;
+  if (impl == nullptr) return false;
+  const auto address = reinterpret_cast<std::uintptr_t>(memory);
+  BlockTable::Shard& shard = impl->blocks.shard_for(address);
+  BlockRecord record;
+  {
+    MutexLock guard(shard.lock);
+    BlockRecord* found = impl->blocks.find(shard, address);
+    if (found != nullptr && found->state == BlockState::live && found->family == AllocationFamily::allocator &&
+        found->size == len && found->alignment() == alignment.bytes() && new_len <= len) {
+      // Shrinks in place: the freed tail becomes redzone.
+      std::memset(reinterpret_cast<std::uint8_t*>(address) + new_len, kCanary, len - new_len);
+      found->size = new_len;
+      impl->live_bytes.fetch_sub(len - new_len, std::memory_order_relaxed);
+      return true;
+    }
+    if (found != nullptr) record = *found;
+  }
+  // Not resized. When the call itself was wrong, say so (growing is merely refused).
+  const StackId now = impl->capture_stack_here(reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+  if (record.address == 0) {
+    impl->report_unknown(memory, AllocationFamily::allocator, now);
+  } else if (record.state == BlockState::quarantined) {
+    debug::report_double_free(impl->policy, record, AllocationFamily::allocator, now);
+  } else if (record.family != AllocationFamily::allocator) {
+    debug::report_mismatched_free(impl->policy, record, AllocationFamily::allocator, now);
+  } else if (record.size != len) {
+    debug::report_wrong_size_free(impl->policy, record, AllocationFamily::allocator, len, now);
+  } else if (record.alignment() != alignment.bytes()) {
+    debug::report_wrong_alignment_free(impl->policy, record, AllocationFamily::allocator, alignment.bytes(), now);
+  }
+  return false;
+}
+
+__attribute__((noinline)) void DebugAllocator::vtable_free(void* ctx, void* memory, std::size_t len,
+                                                           Alignment alignment, std::uintptr_t) noexcept {
+  auto* self = static_cast<DebugAllocator*>(ctx);
+  if (self->impl_ == nullptr) return;
+  self->impl_->release(memory, AllocationFamily::allocator, len, alignment.bytes(),
+                       reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+}
+
+const Allocator::VTable DebugAllocator::vtable = {
+    &DebugAllocator::vtable_alloc,
+    &DebugAllocator::vtable_resize,
+    &Allocator::no_remap,
+    &DebugAllocator::vtable_free,
+};
+
+// ---- stacks, for reports
+
+std::span<const std::uintptr_t> debug_stack_frames(std::uint32_t stack_id) noexcept {
+  return debug::stack_depot().get(stack_id);
+}
+
+}  // namespace zheap

@@ -1,0 +1,251 @@
+// capture_stack() (cached CFI rules) must give exactly the stacks that libgcc's
+// _Unwind_Backtrace gives, in code built without frame pointers (this file is compiled
+// with -O2 -fomit-frame-pointer), through libstdc++ frames, a shared library, a signal
+// handler and a new thread.
+#include "debug/frame_rule_cache.hpp"
+#include "debug/stack_capture.hpp"
+#include "stack_capture_helper.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <csignal>
+#include <functional>
+#include <thread>
+#include <vector>
+
+// A frame the rule cache cannot express: its CFA is given by a DWARF expression
+// (DW_CFA_def_cfa_expression: DW_OP_breg7 (rsp) + 16), as hand-written or unusual
+// compiler output may do. Calls callback(arg).
+extern "C" void cfi_expression_frame(void (*callback)(void*), void* arg);
+__asm__(R"(
+  .text
+  .p2align 4
+  .type cfi_expression_frame, @function
+cfi_expression_frame:
+  .cfi_startproc
+  pushq %rbx
+  .cfi_escape 0x0f, 0x02, 0x77, 0x10
+  .cfi_offset %rbx, -16
+  movq %rdi, %rax
+  movq %rsi, %rdi
+  call *%rax
+  popq %rbx
+  .cfi_def_cfa %rsp, 8
+  ret
+  .cfi_endproc
+  .size cfi_expression_frame, .-cfi_expression_frame
+)");
+
+// Keeps a loop from being unrolled, so the calls in its body stay one call site.
+#if defined(__clang__)
+#define NO_UNROLL _Pragma("nounroll")
+#else
+#define NO_UNROLL _Pragma("GCC unroll 1")
+#endif
+
+namespace zheap::debug {
+namespace {
+
+struct BothStacks {
+  std::uintptr_t fast[kMaxStackFrames];
+  std::size_t fast_count = 0;
+  std::uintptr_t reference[kMaxStackFrames];
+  std::size_t reference_count = 0;
+  std::uint64_t fallbacks = 0;  // capture_stack() fallbacks during this capture
+
+  std::vector<std::uintptr_t> fast_frames() const { return {fast, fast + fast_count}; }
+  std::vector<std::uintptr_t> reference_frames() const { return {reference, reference + reference_count}; }
+};
+
+// Both captures from one function; skip = 1 drops the two (different) call sites in it,
+// so both stacks start at the return address into our caller and must be equal.
+__attribute__((noinline)) void capture_both(BothStacks* out) {
+  const std::uint64_t fallbacks_before = capture_fallback_count();
+  out->fast_count = capture_stack(out->fast, kMaxStackFrames, 1);
+  out->fallbacks = capture_fallback_count() - fallbacks_before;
+  out->reference_count = capture_stack_unwind(out->reference, kMaxStackFrames, 1);
+}
+
+__attribute__((noinline)) int recurse(int depth, BothStacks* out) {
+  if (depth == 0) {
+    capture_both(out);
+    return 0;
+  }
+  const int result = recurse(depth - 1, out);
+  __asm__ volatile("" ::: "memory");  // no tail call: keep every frame
+  return result + 1;
+}
+
+// A frame with a variable-length array: gcc addresses it from rbp (CFA = rbp + 16) even
+// with -fomit-frame-pointer, so the rbp-based rules are exercised too.
+__attribute__((noinline)) int recurse_with_alloca(int depth, BothStacks* out) {
+  volatile char* scratch = static_cast<volatile char*>(__builtin_alloca(static_cast<std::size_t>(depth) * 16 + 8));
+  scratch[0] = 1;
+  const int result = depth == 0 ? (capture_both(out), 0) : recurse_with_alloca(depth - 1, out);
+  __asm__ volatile("" ::: "memory");
+  return result + scratch[0];
+}
+
+// An over-aligned local makes gcc realign the stack and address the frame from rbp.
+__attribute__((noinline)) int realigned_frame(BothStacks* out) {
+  alignas(64) volatile char aligned[64];
+  aligned[0] = 1;
+  const int result = recurse(4, out);
+  __asm__ volatile("" ::: "memory");
+  return result + aligned[0];
+}
+
+void expect_same_stacks(const BothStacks& stacks, std::size_t at_least) {
+  EXPECT_GE(stacks.reference_count, at_least);
+  EXPECT_EQ(stacks.fast_frames(), stacks.reference_frames());
+}
+
+TEST(StackCapture, DeepChainMatchesUnwindBacktraceWithoutFallingBack) {
+  for (int depth : {1, 10, 40}) {
+    BothStacks stacks;
+    recurse(depth, &stacks);
+    expect_same_stacks(stacks, static_cast<std::size_t>(depth) + 3);
+    // Capture it again: now every rule comes from the cache, and nothing needs libgcc.
+    BothStacks again;
+    recurse(depth, &again);
+    EXPECT_EQ(again.fallbacks, 0u) << "depth " << depth;
+    expect_same_stacks(again, static_cast<std::size_t>(depth) + 3);
+  }
+}
+
+TEST(StackCapture, RbpBasedFramesMatch) {
+  BothStacks stacks;
+  recurse_with_alloca(12, &stacks);
+  expect_same_stacks(stacks, 15);
+  EXPECT_EQ(stacks.fallbacks, 0u);
+}
+
+TEST(StackCapture, AFrameWithARealignedStackMatches) {
+  BothStacks stacks;
+  realigned_frame(&stacks);
+  expect_same_stacks(stacks, 8);
+}
+
+void capture_then_recurse(void* arg) { recurse(2, static_cast<BothStacks*>(arg)); }
+
+TEST(StackCapture, AFrameWhoseCfaIsADwarfExpressionFallsBackAndStaysCorrect) {
+  BothStacks stacks;
+  cfi_expression_frame(capture_then_recurse, &stacks);
+  expect_same_stacks(stacks, 6);
+  EXPECT_GE(stacks.fallbacks, 1u);  // correct before fast: only libgcc steps over this frame
+}
+
+TEST(StackCapture, ThroughStdSortComparator) {
+  std::vector<int> values(64);
+  for (int i = 0; i < 64; ++i) values[static_cast<std::size_t>(i)] = (i * 37) % 64;
+  BothStacks stacks;
+  bool captured = false;
+  std::sort(values.begin(), values.end(), [&](int a, int b) {
+    if (!captured) {
+      captured = true;
+      capture_both(&stacks);
+    }
+    return a < b;
+  });
+  ASSERT_TRUE(captured);
+  expect_same_stacks(stacks, 5);
+}
+
+TEST(StackCapture, ThroughStdFunction) {
+  BothStacks stacks;
+  std::function<void(int)> call = [&](int depth) { recurse(depth, &stacks); };
+  std::function<void()> outer = [&] { call(5); };
+  outer();
+  expect_same_stacks(stacks, 10);
+}
+
+void capture_into(void* arg) { capture_both(static_cast<BothStacks*>(arg)); }
+
+TEST(StackCapture, ThroughASharedLibrary) {
+  BothStacks stacks;
+  stack_capture_helper_recurse(20, capture_into, &stacks);
+  expect_same_stacks(stacks, 22);
+  BothStacks again;
+  stack_capture_helper_recurse(20, capture_into, &again);
+  EXPECT_EQ(again.fallbacks, 0u);
+  expect_same_stacks(again, 22);
+}
+
+BothStacks* signal_stacks = nullptr;
+void on_signal(int) { recurse(3, signal_stacks); }
+
+TEST(StackCapture, InsideASignalHandlerFallsBackAndMatches) {
+  BothStacks stacks;
+  signal_stacks = &stacks;
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  struct sigaction previous {};
+  ASSERT_EQ(sigaction(SIGUSR1, &action, &previous), 0);
+  raise(SIGUSR1);
+  sigaction(SIGUSR1, &previous, nullptr);
+  // The walk reaches the kernel's signal trampoline (__restore_rt, a signal frame), which
+  // only the general unwinder steps over.
+  EXPECT_GE(stacks.fallbacks, 1u);
+  expect_same_stacks(stacks, 8);
+}
+
+TEST(StackCapture, OnANewThreadTheStackEndsWhereUnwindBacktraceEnds) {
+  BothStacks stacks;
+  std::thread([&] { recurse(7, &stacks); }).join();
+  expect_same_stacks(stacks, 9);
+  BothStacks again;
+  std::thread([&] { recurse(7, &again); }).join();
+  EXPECT_EQ(again.fallbacks, 0u);
+  expect_same_stacks(again, 9);
+}
+
+TEST(StackCapture, MaxAndSkipAreHonoured) {
+  BothStacks full;
+  recurse(20, &full);
+  ASSERT_GE(full.fast_count, 20u);
+  // Five frames from the same place: the first five of a full capture there.
+  std::uintptr_t five[5];
+  std::uintptr_t all[kMaxStackFrames];
+  const std::size_t all_count = capture_stack(all, kMaxStackFrames, 0);
+  const std::size_t five_count = capture_stack(five, 5, 0);
+  ASSERT_EQ(five_count, 5u);
+  ASSERT_GE(all_count, 6u);
+  // Same caller, different call sites: frame 0 differs, the callers above it agree.
+  for (std::size_t i = 1; i < 5; ++i) EXPECT_EQ(five[i], all[i]);
+  std::uintptr_t skipped[kMaxStackFrames];
+  const std::size_t skipped_count = capture_stack(skipped, kMaxStackFrames, 2);
+  EXPECT_EQ(skipped_count, all_count - 2);
+  for (std::size_t i = 0; i < skipped_count; ++i) EXPECT_EQ(skipped[i], all[i + 2]);
+}
+
+TEST(StackCapture, RulesAreCachedPerReturnAddress) {
+  // The same stack again and again (one call site, so the same return addresses): once
+  // warm, a capture needs no new rule. recurse() has one return address for its thirty
+  // recursive frames. The loop must stay a loop: unrolled, it would be three call sites.
+  std::size_t rules[3];
+  NO_UNROLL
+  for (std::size_t& count : rules) {
+    BothStacks stacks;
+    recurse(30, &stacks);
+    count = frame_rule_cache().cached_count();
+  }
+  EXPECT_GT(rules[0], 3u);
+  EXPECT_EQ(rules[2], rules[1]);
+}
+
+TEST(StackCapture, ForgottenRulesAreReadAgainAndStillMatch) {
+  BothStacks warm;
+  recurse(10, &warm);
+  ASSERT_GT(frame_rule_cache().cached_count(), 0u);
+  forget_frame_rules();
+  EXPECT_EQ(frame_rule_cache().cached_count(), 0u);
+  BothStacks again;
+  recurse(10, &again);
+  expect_same_stacks(again, 13);
+  EXPECT_GT(frame_rule_cache().cached_count(), 3u);
+  EXPECT_EQ(again.fallbacks, 0u);
+}
+
+}  // namespace
+}  // namespace zheap::debug
