@@ -10,4 +10,5 @@
 #include <zheap/jemalloc_allocator.hpp>
 #include <zheap/memory_pool.hpp>
 #include <zheap/page_allocator.hpp>
+#include <zheap/smp_allocator.hpp>
 #include <zheap/stack_fallback_allocator.hpp>
