@@ -12,7 +12,8 @@ Mode selected_mode() noexcept {
   if (value == nullptr || *value == '\0' || std::strcmp(value, "libc") == 0) return Mode::libc;
   if (std::strcmp(value, "jemalloc") == 0) return Mode::jemalloc;
   if (std::strcmp(value, "arena") == 0) return Mode::arena;
-  report_bad_setting("ZHEAP_ALLOCATOR", value, "libc, jemalloc, arena (debug, smp: not yet built)");
+  if (std::strcmp(value, "smp") == 0) return Mode::smp;
+  report_bad_setting("ZHEAP_ALLOCATOR", value, "libc, jemalloc, arena, smp (debug: not yet built)");
   return Mode::libc;
 }
 
