@@ -1,7 +1,7 @@
 // Pointers zheap did not hand out must never crash free / realloc / malloc_usable_size:
 // glibc's (from a library loaded with RTLD_DEEPBIND, which binds to glibc's malloc) go back
 // to glibc; with --stray, a pointer nobody allocated is reported once and ignored
-// (arena mode only: glibc and jemalloc, which receive unknown pointers, abort on them).
+// (arena and smp modes: glibc and jemalloc, which receive unknown pointers, abort on them).
 //   foreign_pointer <path of libforeign_helper.so> [--stray]
 #include <dlfcn.h>
 #include <malloc.h>
