@@ -2,12 +2,11 @@
 // core/include/zheap/smp_allocator.hpp): thread heaps, lock-free fast paths, O(1) free
 // and malloc_usable_size by masking the pointer, large blocks in spans of their own.
 //
-// This file only adapts it to the shim's Heap interface: libc's errno on failure, and
-// ownership as one range compare (every block comes from the allocator's reserve).
+// This file only plugs it into the shim's Heap interface (the allocator already keeps
+// malloc's errno conventions): ownership is one range compare (every block comes from the allocator's reserve).
 // Thread exit: the allocator registers its own pthread key at start. Fork: its locks
 // (start, abandoned heaps, spans, in that order) are taken before fork and released after
 // in both processes.
-#include <cerrno>
 #include <cstddef>
 
 #include "heap.hpp"
@@ -18,35 +17,17 @@ namespace zheap::shim {
 
 namespace {
 
-void* smp_allocate(std::size_t size, std::size_t alignment) noexcept {
-  void* p = smp::allocate(size, alignment);
-  if (p == nullptr) [[unlikely]] errno = ENOMEM;
-  return p;
-}
-
-void* smp_allocate_default(std::size_t size) noexcept {
-  void* p = smp::allocate(size, 16);
-  if (p == nullptr) [[unlikely]] errno = ENOMEM;
-  return p;
-}
-
-void* smp_reallocate(void* ptr, std::size_t size) noexcept {
-  void* p = smp::reallocate(ptr, size);
-  if (p == nullptr) [[unlikely]] errno = ENOMEM;
-  return p;
-}
-
 std::size_t smp_usable_size(void* ptr) noexcept { return smp::usable_size(ptr); }
 
 constinit Heap smp_heap = {
     .name = "smp",
-    .allocate = smp_allocate,
-    .allocate_default = smp_allocate_default,
+    .allocate = smp::allocate,
+    .allocate_default = smp::allocate_default,
     .allocate_zeroed = nullptr,  // recycled blocks are not zero: allocate + memset
     .release = smp::release,
     .release_sized = smp::release_sized,
     .usable_size = smp_usable_size,
-    .reallocate = smp_reallocate,
+    .reallocate = smp::reallocate,
     .owns = Ownership::reserved_range,
     .libc_conformant = true,
     .range_begin = 0,  // the reserve, set at start

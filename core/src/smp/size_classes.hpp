@@ -47,10 +47,15 @@ constexpr std::size_t class_of(std::size_t size) noexcept {
   return class_of_computed(size);
 }
 
+// Each class serves exactly the sizes between the previous class's size (exclusive) and
+// its own: checked at every boundary, and everywhere the table covers.
 constexpr bool class_table_is_consistent() noexcept {
-  for (std::size_t s = 1; s <= max_class_size; ++s) {
-    const std::size_t c = class_of(s);
-    if (class_size(c) < s || (c > 0 && class_size(c - 1) >= s)) return false;
+  for (std::size_t c = 0; c < class_count; ++c) {
+    const std::size_t lowest = c == 0 ? 1 : class_size(c - 1) + 1;
+    if (class_of(lowest) != c || class_of(class_size(c)) != c) return false;
+  }
+  for (std::size_t s = 1; s <= table_limit; ++s) {
+    if (class_of(s) != class_of_computed(s)) return false;
   }
   return true;
 }

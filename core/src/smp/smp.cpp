@@ -404,10 +404,16 @@ Page* find_page(Heap* heap, std::size_t size_class) noexcept {
 [[gnu::noinline]] void* allocate_slow(Heap* heap, std::size_t size_class) noexcept {
   if (heap == &empty_heap) {
     heap = start_thread_heap();
-    if (heap == nullptr) return nullptr;
+    if (heap == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
   }
   Page* p = find_page(heap, size_class);
-  if (p == nullptr) return nullptr;
+  if (p == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
   Block* b = p->free;
   p->free = b->next;
   ++p->used;
@@ -595,12 +601,27 @@ bool start() noexcept {
   return true;
 }
 
-void* allocate(std::size_t size, std::size_t alignment) noexcept {
-  if (alignment <= 16 && size <= max_class_size) [[likely]] return allocate_class(class_of(size));
+namespace {
+
+// Out of line, so that the fast path in allocate() saves no registers.
+[[gnu::noinline]] void* allocate_aligned_or_large(std::size_t size, std::size_t alignment) noexcept {
   const std::size_t c = aligned_class(size, alignment);
   if (c < class_count) return allocate_class(c);
-  if (!start()) return nullptr;
-  return allocate_large(size, alignment);
+  void* p = start() ? allocate_large(size, alignment) : nullptr;
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+
+}  // namespace
+
+void* allocate(std::size_t size, std::size_t alignment) noexcept {
+  if (alignment <= 16 && size <= max_class_size) [[likely]] return allocate_class(class_of(size));
+  return allocate_aligned_or_large(size, alignment);
+}
+
+void* allocate_default(std::size_t size) noexcept {
+  if (size <= max_class_size) [[likely]] return allocate_class(class_of(size));
+  return allocate_aligned_or_large(size, 16);
 }
 
 void release(void* ptr) noexcept {
@@ -647,7 +668,7 @@ void* reallocate(void* ptr, std::size_t size) noexcept {
     // Fits, and shrinking would not move it to a class at most half its size.
     if (size <= usable && (size > usable / 2 || usable <= 128)) return ptr;
   }
-  void* moved = allocate(size, 16);
+  void* moved = allocate_default(size);
   if (moved == nullptr) return nullptr;
   std::memcpy(moved, ptr, size < usable ? size : usable);
   release(ptr);

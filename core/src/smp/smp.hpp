@@ -16,8 +16,11 @@ namespace zheap::smp {
 bool start() noexcept;
 
 // `alignment` a power of two (any size); `size` may be 0 (a unique block). nullptr when
-// out of memory or when the alignment cannot be met.
+// out of memory or when the alignment cannot be met, with errno = ENOMEM (malloc's
+// contract, so that the shim needs no glue); a release never changes errno.
 void* allocate(std::size_t size, std::size_t alignment) noexcept;
+// allocate(size, 16): malloc.
+void* allocate_default(std::size_t size) noexcept;
 // `ptr` non-null, from allocate() / reallocate(), not yet released. Any thread.
 void release(void* ptr) noexcept;
 // The same; `size` is ignored (the page knows its block size) and only documents intent.
