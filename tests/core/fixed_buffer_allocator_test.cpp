@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+
 #include <algorithm>
 #include <cstring>
 #include <latch>
@@ -112,13 +114,15 @@ TEST_F(FixedBufferAllocatorTest, OwnsPtrAndOwnsSliceMeanInsideTheBuffer) {
   EXPECT_TRUE(fba.owns_ptr(storage));
   EXPECT_TRUE(fba.owns_ptr(storage + sizeof storage - 1));
   EXPECT_FALSE(fba.owns_ptr(storage + sizeof storage));
-  EXPECT_FALSE(fba.owns_ptr(storage - 1));
+  // The byte before the buffer, computed as an address: `storage - 1` would be UB.
+  const auto* before = reinterpret_cast<const std::byte*>(reinterpret_cast<std::uintptr_t>(storage) - 1);
+  EXPECT_FALSE(fba.owns_ptr(before));
   int elsewhere = 0;
   EXPECT_FALSE(fba.owns_ptr(&elsewhere));
   EXPECT_TRUE(fba.owns_slice(std::span<const std::byte>(storage, sizeof storage)));
   EXPECT_TRUE(fba.owns_slice(std::span<const std::byte>(storage + sizeof storage, 0)));
   EXPECT_FALSE(fba.owns_slice(std::span<const std::byte>(storage + 1, sizeof storage)));
-  EXPECT_FALSE(fba.owns_slice(std::span<const std::byte>(storage - 1, 2)));
+  EXPECT_FALSE(fba.owns_slice(std::span<const std::byte>(before, 2)));
   EXPECT_TRUE(fba.owns_slice(std::span<int>(reinterpret_cast<int*>(storage) + 4, 4)));
 }
 

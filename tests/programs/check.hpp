@@ -12,3 +12,12 @@
       std::exit(1);                                                                   \
     }                                                                                 \
   } while (0)
+
+// `value`, hidden from the optimizer: an argument the compiler cannot see stays a call
+// to the allocator under test (and clang 14's optimizer crashes on some constant bad
+// alignments given to memalign/aligned_alloc).
+template <class T>
+inline T opaque(T value) {
+  asm volatile("" : "+r"(value));
+  return value;
+}

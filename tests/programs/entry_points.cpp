@@ -146,10 +146,10 @@ void check_aligned_alloc() {
     free(p);
   }
   errno = 0;
-  CHECK(aligned_alloc(24, 48) == nullptr);
+  CHECK(aligned_alloc(opaque(24), 48) == nullptr);
   CHECK(errno == EINVAL);
   errno = 0;
-  CHECK(aligned_alloc(0, 48) == nullptr);
+  CHECK(aligned_alloc(opaque(0), 48) == nullptr);
   CHECK(errno == EINVAL);
 }
 
@@ -157,14 +157,14 @@ void check_memalign() {
   void* p = memalign(64, 10);
   CHECK(p != nullptr && aligned(p, 64));
   free(p);
-  p = memalign(48, 10);  // rounded up to 64
+  p = memalign(opaque(48), 10);  // rounded up to 64
   CHECK(p != nullptr && aligned(p, 64));
   free(p);
   p = memalign(1, 10);
   CHECK(p != nullptr && aligned(p, 16));
   free(p);
   errno = 0;
-  CHECK(memalign(SIZE_MAX / 2 + 2, 10) == nullptr);
+  CHECK(memalign(opaque(SIZE_MAX / 2 + 2), 10) == nullptr);
   CHECK(errno == EINVAL);
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -99,6 +100,18 @@ std::uintptr_t initial_program_break() noexcept {
     }
   }
   return value != 0 && value <= current_break ? value : current_break;
+}
+
+void futex_wait(const void* word, std::uint32_t expected) noexcept {
+  const int saved_errno = errno;
+  ::syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+  errno = saved_errno;
+}
+
+void futex_wake(const void* word, int count) noexcept {
+  const int saved_errno = errno;
+  ::syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+  errno = saved_errno;
 }
 
 int thread_id() noexcept { return static_cast<int>(::syscall(SYS_gettid)); }

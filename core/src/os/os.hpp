@@ -42,6 +42,20 @@ bool protect_read_write(void* p, std::size_t len) noexcept;
 // there, and zheap never uses brk, so [initial_program_break(), current break) is glibc's.
 std::uintptr_t initial_program_break() noexcept;
 
+// Futex on a 32-bit word (process-private): wait sleeps while *word == expected (returns
+// at once otherwise, or on a spurious wake-up); wake wakes up to `count` waiters.
+void futex_wait(const void* word, std::uint32_t expected) noexcept;
+void futex_wake(const void* word, int count) noexcept;
+
+// A hint to the CPU inside a spin-wait loop (PAUSE on x86, YIELD on ARM).
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 // The kernel's id of the calling thread.
 int thread_id() noexcept;
 int process_id() noexcept;

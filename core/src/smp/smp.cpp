@@ -12,6 +12,7 @@
 #include "smp/smp.hpp"
 
 #include <pthread.h>
+#include <zheap/mutex.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -21,14 +22,11 @@
 #include "os/os.hpp"
 #include "smp/layout.hpp"
 #include "smp/size_classes.hpp"
-#include "support/spin_lock.hpp"
 
 namespace zheap::smp {
 
 namespace {
 
-using support::SpinLock;
-using support::SpinLockGuard;
 
 static_assert(class_table_is_consistent());
 static_assert(sizeof(Segment) <= slice_size);
@@ -51,17 +49,17 @@ constinit Heap empty_heap{&empty_page};
 [[gnu::tls_model("initial-exec")]] constinit thread_local Heap* tls_heap = &empty_heap;
 
 constinit std::atomic<bool> started{false};
-constinit SpinLock start_lock;
+constinit Mutex start_lock;
 constinit std::atomic<std::uintptr_t> reserve_begin{0};
 constinit std::atomic<std::uintptr_t> reserve_end{0};
 constinit pthread_key_t exit_key{};
 constinit bool have_exit_key = false;
 
-constinit SpinLock abandoned_lock;
+constinit Mutex abandoned_lock;
 constinit Heap* abandoned_head = nullptr;
 
 // Guarded by span_lock.
-constinit SpinLock span_lock;
+constinit Mutex span_lock;
 constinit std::uintptr_t span_cursor = 0;
 constinit FreeSpan free_spans[free_span_capacity] = {};
 constinit std::size_t free_span_count = 0;
@@ -99,7 +97,7 @@ void remember_free_span(std::uintptr_t begin, std::size_t len) noexcept {  // sp
 
 // `len` and `alignment` are multiples of segment_size. 0 when the reserve is exhausted.
 std::uintptr_t take_span(std::size_t len, std::size_t alignment) noexcept {
-  SpinLockGuard guard(span_lock);
+  MutexLock guard(span_lock);
   for (std::size_t i = 0; i < free_span_count; ++i) {
     const FreeSpan span = free_spans[i];
     const std::uintptr_t begin = align_up(span.begin, alignment);
@@ -118,7 +116,7 @@ std::uintptr_t take_span(std::size_t len, std::size_t alignment) noexcept {
 }
 
 void give_span(std::uintptr_t begin, std::size_t len) noexcept {
-  SpinLockGuard guard(span_lock);
+  MutexLock guard(span_lock);
   remember_free_span(begin, len);
 }
 
@@ -336,7 +334,7 @@ Heap* new_heap() noexcept {
   constexpr std::size_t size = (sizeof(Heap) + 63) & ~std::size_t{63};
   std::uintptr_t at = 0;
   {
-    SpinLockGuard guard(span_lock);
+    MutexLock guard(span_lock);
     if (meta_end - meta_cursor >= size) {
       at = meta_cursor;
       meta_cursor += size;
@@ -349,7 +347,7 @@ Heap* new_heap() noexcept {
       give_span(span, segment_size);
       return nullptr;
     }
-    SpinLockGuard guard(span_lock);  // the old chunk's tail is dropped (less than one heap)
+    MutexLock guard(span_lock);  // the old chunk's tail is dropped (less than one heap)
     at = span;
     meta_cursor = span + size;
     meta_end = span + segment_size;
@@ -358,7 +356,7 @@ Heap* new_heap() noexcept {
 }
 
 Heap* adopt_abandoned_heap() noexcept {
-  SpinLockGuard guard(abandoned_lock);
+  MutexLock guard(abandoned_lock);
   Heap* heap = abandoned_head;
   if (heap != nullptr) abandoned_head = heap->next_abandoned;
   return heap;
@@ -469,7 +467,7 @@ Segment* large_cache_remove(std::size_t i) noexcept {
 
 // A cached span of `span_len` to `2 * span_len` bytes, taken out of the cache; or nullptr.
 Segment* take_cached_large(std::size_t span_len) noexcept {
-  SpinLockGuard guard(span_lock);
+  MutexLock guard(span_lock);
   for (std::size_t i = large_cache_count; i-- > 0;) {  // newest first: its pages are warmest
     const std::size_t len = large_cache[i]->span_len;
     if (len >= span_len && len <= 2 * span_len) return large_cache_remove(i);
@@ -540,7 +538,7 @@ void release_large(Segment* s) noexcept {
   Segment* evicted[large_cache_capacity];
   std::size_t evicted_count = 0;
   {
-    SpinLockGuard guard(span_lock);
+    MutexLock guard(span_lock);
     while (large_cache_count == large_cache_capacity || large_cache_bytes + committed > large_cache_limit) {
       evicted[evicted_count++] = large_cache_remove(0);
     }
@@ -581,7 +579,7 @@ std::size_t aligned_class(std::size_t size, std::size_t alignment) noexcept {
 
 bool start() noexcept {
   if (started.load(std::memory_order_acquire)) return true;
-  SpinLockGuard guard(start_lock);
+  MutexLock guard(start_lock);
   if (started.load(std::memory_order_relaxed)) return true;
   // As much address space as the system gives, from 1 TiB down: it costs no memory.
   std::size_t len = std::size_t{1} << 40;
@@ -688,11 +686,7 @@ void fork_parent() noexcept {
   abandoned_lock.unlock();
   start_lock.unlock();
 }
-void fork_child() noexcept {
-  span_lock.reset();
-  abandoned_lock.reset();
-  start_lock.reset();
-}
+void fork_child() noexcept { fork_parent(); }  // the forking thread holds them in the child too
 
 void thread_exit() noexcept {
   Heap* heap = tls_heap;
@@ -707,7 +701,7 @@ void thread_exit() noexcept {
   }
   if (heap->spare != nullptr) release_segment(heap, heap->spare);
   tls_heap = &empty_heap;
-  SpinLockGuard guard(abandoned_lock);
+  MutexLock guard(abandoned_lock);
   heap->next_abandoned = abandoned_head;
   abandoned_head = heap;
 }
@@ -730,7 +724,7 @@ void trim() noexcept {
   for (;;) {
     Segment* s = nullptr;
     {
-      SpinLockGuard guard(span_lock);
+      MutexLock guard(span_lock);
       if (large_cache_count != 0) s = large_cache_remove(0);
     }
     if (s == nullptr) return;
@@ -741,7 +735,7 @@ void trim() noexcept {
 Stats stats() noexcept {
   std::size_t cached;
   {
-    SpinLockGuard guard(span_lock);
+    MutexLock guard(span_lock);
     cached = large_cache_bytes;
   }
   return {committed_bytes.load(std::memory_order_relaxed), segment_count.load(std::memory_order_relaxed), cached};

@@ -1,0 +1,40 @@
+// ThreadSafeAllocator: makes any allocator usable from several threads at once.
+//
+// For: sharing an allocator that keeps unsynchronised state (an arena, a fixed buffer,
+// a pool, a failing or logging wrapper) between threads, as Zig's ThreadSafeAllocator.
+// Layout: the child handle and one Mutex; nothing is added to the blocks.
+// Thread safety: every alloc / resize / remap / free of the child runs under the one
+// mutex, so the child sees calls one at a time. Calls made on the child directly,
+// bypassing this wrapper, are not protected. The wrapper must outlive every handle
+// obtained from allocator(), and it cannot be copied or moved (handles point at it).
+// Refuses nothing the child accepts.
+#pragma once
+
+#include <zheap/allocator.hpp>
+#include <zheap/mutex.hpp>
+
+namespace zheap {
+
+class ThreadSafeAllocator {
+ public:
+  explicit ThreadSafeAllocator(Allocator child) noexcept : child_(child) {}
+  ThreadSafeAllocator(const ThreadSafeAllocator&) = delete;
+  ThreadSafeAllocator& operator=(const ThreadSafeAllocator&) = delete;
+
+  Allocator allocator() noexcept;
+  Allocator child() const noexcept { return child_; }
+
+ private:
+  static void* alloc(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept;
+  static bool resize(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+                     std::uintptr_t ret_addr) noexcept;
+  static void* remap(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+                     std::uintptr_t ret_addr) noexcept;
+  static void free(void* ctx, void* memory, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept;
+  static const Allocator::VTable vtable;
+
+  Allocator child_;
+  Mutex mutex_;
+};
+
+}  // namespace zheap
