@@ -54,12 +54,17 @@ struct Page {
   Page* next_announced = nullptr;  // written by the thread that set bit 0
   std::uint32_t block_size = 0;
   std::uint32_t used = 0;  // blocks handed out and not yet back on `free`
+  // Blocks are threaded onto `free` a few KiB at a time, from this offset in the page on,
+  // so that memory is touched (and resident) only as it is used.
+  std::uint32_t unbuilt = 0;
   std::uint8_t size_class = 0;
   std::uint8_t slice_count = 0;
   bool in_available = false;
 };
 
 enum class SegmentKind : std::uint8_t { small, large };
+
+static_assert(sizeof(Page) == 64, "page descriptors are found by a shift");
 
 struct Segment {
   Page pages[slices_per_segment];                 // indexed by a page's first slice

@@ -37,6 +37,9 @@ constexpr std::size_t large_cache_capacity = 8;
 // frees and reallocates big buffers skips the page faults; the rest goes back at once.
 constexpr std::size_t large_cache_limit = std::size_t{32} << 20;
 constexpr std::size_t free_span_capacity = 1024;
+// A large block that shrinks, or a cached one reused for a smaller block, gives back its
+// committed tail when that is at least this big (less is not worth a system call).
+constexpr std::size_t large_trim_threshold = std::size_t{1} << 20;
 constexpr std::size_t max_request = std::size_t{1} << 46;
 
 struct FreeSpan {
@@ -144,6 +147,12 @@ Page* page_of(Segment* segment, const void* ptr) noexcept {
   return &segment->pages[segment->page_of_slice[slice]];
 }
 
+std::uintptr_t page_start(const Page* page) noexcept {
+  const auto segment = reinterpret_cast<std::uintptr_t>(page) & ~segment_mask;
+  const auto index = static_cast<std::size_t>(page - reinterpret_cast<const Segment*>(segment)->pages);
+  return segment + index * slice_size;
+}
+
 void room_add(Heap* heap, Segment* s) noexcept {
   s->in_room = true;
   s->room_prev = nullptr;
@@ -216,6 +225,34 @@ int find_slices(const Segment* s, unsigned count) noexcept {
   return whole_groups == 0 ? -1 : __builtin_ctzll(whole_groups);
 }
 
+// Blocks threaded per extension: a 4 KiB system page's worth (at least one block), so a
+// page's memory becomes resident as it is used rather than when the page is made.
+constexpr std::size_t extend_bytes = 4096;
+
+bool has_unbuilt(const Page* p) noexcept {
+  const std::size_t bytes = std::size_t{p->slice_count} * slice_size;
+  return p->unbuilt + p->block_size <= bytes;
+}
+
+// Threads the next blocks that were never handed out onto `free` (which is empty).
+void extend_free_list(Page* p) noexcept {
+  const std::size_t bytes = std::size_t{p->slice_count} * slice_size;
+  const std::size_t block_size = p->block_size;
+  std::size_t count = extend_bytes / block_size;
+  if (count == 0) count = 1;
+  const std::size_t left = (bytes - p->unbuilt) / block_size;
+  if (count > left) count = left;
+  const std::uintptr_t first = page_start(p) + p->unbuilt;
+  Block* head = p->free;
+  for (std::size_t i = count; i-- > 0;) {
+    auto* b = reinterpret_cast<Block*>(first + i * block_size);
+    b->next = head;
+    head = b;
+  }
+  p->free = head;
+  p->unbuilt += static_cast<std::uint32_t>(count * block_size);
+}
+
 Page* new_page(Heap* heap, std::size_t size_class) noexcept {
   const std::size_t block_size = class_size(size_class);
   const unsigned count = block_size > single_slice_class_limit ? slices_per_large_page : 1;
@@ -248,16 +285,9 @@ Page* new_page(Heap* heap, std::size_t size_class) noexcept {
   p->used = 0;
   p->in_available = false;
   p->thread_free.store(0, std::memory_order_relaxed);  // a free page has no pending frees
-  // Thread the whole page into the free list, in address order.
-  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(s) + static_cast<std::size_t>(first) * slice_size;
-  const std::size_t capacity = count * slice_size / block_size;
-  Block* head = nullptr;
-  for (std::size_t i = capacity; i-- > 0;) {
-    auto* b = reinterpret_cast<Block*>(start + i * block_size);
-    b->next = head;
-    head = b;
-  }
-  p->free = head;
+  p->unbuilt = 0;
+  p->free = nullptr;
+  extend_free_list(p);
   return p;
 }
 
@@ -385,7 +415,13 @@ Page* find_page(Heap* heap, std::size_t size_class) noexcept {
     if (current->free != nullptr) return current;
   }
   drain_announced(heap);
-  if (current != &empty_page && current->free != nullptr) return current;
+  if (current != &empty_page) {
+    if (current->free != nullptr) return current;
+    if (has_unbuilt(current)) {  // freed blocks first, fresh memory only then
+      extend_free_list(current);
+      return current;
+    }
+  }
   Page* p = heap->available[size_class];
   if (p != nullptr) {
     available_remove(heap, p);
@@ -508,6 +544,9 @@ void* allocate_large(std::size_t size, std::size_t alignment) noexcept {
         return nullptr;
       }
       s->commit_end = want_end;
+    } else if (s->commit_end - want_end >= large_trim_threshold) {
+      uncommit(want_end, s->commit_end - want_end);  // a smaller block: the tail goes back
+      s->commit_end = want_end;
     }
     s->data = data;
     return reinterpret_cast<void*>(data);
@@ -556,8 +595,8 @@ bool resize_large(Segment* s, std::size_t new_size) noexcept {
   if (want_end > s->commit_end) {
     if (!commit(s->commit_end, want_end - s->commit_end)) return false;
     s->commit_end = want_end;
-  } else if (s->commit_end - want_end >= (std::size_t{1} << 20)) {
-    ErrnoKeeper keep_errno;  // shrinking by a MiB or more gives the tail back
+  } else if (s->commit_end - want_end >= large_trim_threshold) {
+    ErrnoKeeper keep_errno;  // shrinking by this much gives the tail back
     uncommit(want_end, s->commit_end - want_end);
     s->commit_end = want_end;
   }
