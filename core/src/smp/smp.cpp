@@ -35,7 +35,7 @@ static_assert(class_size(class_count - 1) * 4 <= slices_per_large_page * slice_s
 constexpr std::size_t large_cache_capacity = 8;
 // Freed large blocks kept committed for reuse, at most this much in all: a program that
 // frees and reallocates big buffers skips the page faults; the rest goes back at once.
-constexpr std::size_t large_cache_limit = std::size_t{32} << 20;
+constexpr std::size_t large_cache_limit = std::size_t{16} << 20;
 constexpr std::size_t free_span_capacity = 1024;
 // A large block that shrinks, or a cached one reused for a smaller block, gives back its
 // committed tail when that is at least this big (less is not worth a system call).
@@ -298,6 +298,13 @@ void free_page(Heap* heap, Page* p) noexcept {
   Segment* s = reinterpret_cast<Segment*>(reinterpret_cast<std::uintptr_t>(p) & ~segment_mask);
   const auto first = static_cast<unsigned>(p - s->pages);
   const std::uint64_t slices = ((std::uint64_t{1} << p->slice_count) - 1) << first;
+  if (p->slice_count > 1) {
+    // A 512 KiB page (blocks above 8 KiB) gives its touched memory back at once: its
+    // slices may stay unused in a segment that lives on. One madvise per 4+ blocks.
+    // Single-slice pages go back with their segment.
+    ErrnoKeeper keep_errno;
+    os::decommit(reinterpret_cast<void*>(page_start(p)), p->unbuilt);
+  }
   p->heap = nullptr;
   p->free = nullptr;
   s->free_slices |= slices;
