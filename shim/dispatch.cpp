@@ -122,7 +122,7 @@ const Heap* choose_heap() noexcept {
       report_mode_unavailable("debug", "not built yet", "libc");
       break;
     case Mode::smp:
-      report_mode_unavailable("smp", "not built yet", "libc");
+      chosen = start_smp_heap();
       break;
     case Mode::libc:
       break;

@@ -54,6 +54,7 @@ struct Heap {
 const Heap* start_libc_heap() noexcept;
 const Heap* start_jemalloc_heap() noexcept;
 const Heap* start_arena_heap() noexcept;
+const Heap* start_smp_heap() noexcept;
 
 // glibc's own allocator, for pointers that belong to it in every mode (a library loaded
 // with RTLD_DEEPBIND calls it directly). Resolved by start_libc_heap's helper, which every

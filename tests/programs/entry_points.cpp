@@ -1,7 +1,7 @@
 // Calls every allocation entry point libzheap.so exports and checks what glibc 2.36
 // promises: alignment, usable size, errno, contents, argument rules. Each check runs on
 // the main thread and then again as the very first call of a new thread.
-//   entry_points [libc|jemalloc|arena]   the mode expected to serve (checked by the
+//   entry_points [libc|jemalloc|arena|smp]   the mode expected to serve (checked by the
 //                                        usable size of malloc(1), which differs by mode)
 #include <dlfcn.h>
 #include <malloc.h>
@@ -329,10 +329,11 @@ void check_mode(const char* expected) {
   void* p = malloc(1);
   const std::size_t usable = malloc_usable_size(p);
   free(p);
-  // The usable size of malloc(1) tells the heaps apart: glibc 24, jemalloc 8, arena 16.
+  // The usable size of malloc(1) tells the heaps apart: glibc 24, jemalloc 8, arena and smp 16.
   if (std::strcmp(expected, "libc") == 0) CHECK(usable == 24);
   if (std::strcmp(expected, "jemalloc") == 0) CHECK(usable == 8);
   if (std::strcmp(expected, "arena") == 0) CHECK(usable == 16);
+  if (std::strcmp(expected, "smp") == 0) CHECK(usable == 16);
 }
 
 // Before main (the earliest constructor) and after it (atexit, static destructors): the

@@ -3,7 +3,7 @@
 // to glibc, whether glibc took them from its brk heap, mmapped them (large) or served them
 // from a thread arena; with --stray, pointers nobody allocated (static data, the stack, the
 // middle of a mapping) are reported once and ignored. --stray is for the modes whose heap
-// is a reserved range (arena, jemalloc): libc mode hands every pointer to glibc, which
+// is a reserved range (arena, jemalloc, smp): libc mode hands every pointer to glibc, which
 // aborts on a stray one, as it does without zheap.
 //   foreign_pointer <path of libforeign_helper.so> [--stray]
 #include <dlfcn.h>

@@ -21,6 +21,7 @@
 #include <zheap/jemalloc_allocator.hpp>
 #include <zheap/logging_allocator.hpp>
 #include <zheap/page_allocator.hpp>
+#include <zheap/smp_allocator.hpp>
 #include <zheap/stack_fallback_allocator.hpp>
 #include <zheap/testing_allocator.hpp>
 #include <zheap/thread_safe_allocator.hpp>
@@ -76,6 +77,14 @@ struct JemallocFixture {
   zheap::Allocator allocator() { return zheap::jemalloc_allocator(); }
 };
 #endif
+
+// The process-wide smp allocator: nothing to build, nothing to release.
+struct SmpFixture {
+  static constexpr const char* name = "smp";
+  static constexpr AllocatorTraits traits{.thread_safe = true};
+  explicit SmpFixture(zheap::Allocator) {}
+  zheap::Allocator allocator() { return zheap::smp_allocator(); }
+};
 
 struct ArenaFixture {
   static constexpr const char* name = "arena";
@@ -181,7 +190,7 @@ using AllAllocatorFixtures = ::testing::Types<PageFixture, CFixture,
 #if ZHEAP_HAVE_JEMALLOC
                                               JemallocFixture,
 #endif
-                                              ArenaFixture, FixedBufferFixture, StackFallbackFixture, ThreadSafeFixture, FailingFixture, LoggingFixture, TestingFixture,
+                                              SmpFixture, ArenaFixture, FixedBufferFixture, StackFallbackFixture, ThreadSafeFixture, FailingFixture, LoggingFixture, TestingFixture,
                                               ValidatingFixture, DebugFixture>;
 
 // Names the typed tests after the fixture ("Conformance/page.ZeroLength").

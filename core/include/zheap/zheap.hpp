@@ -16,6 +16,7 @@
 #include <zheap/mutex.hpp>
 #include <zheap/page_allocator.hpp>
 #include <zheap/pmr_resource.hpp>
+#include <zheap/smp_allocator.hpp>
 #include <zheap/stack_fallback_allocator.hpp>
 #include <zheap/stl_allocator.hpp>
 #include <zheap/testing_allocator.hpp>

@@ -1,0 +1,790 @@
+// The smp allocator: thread heaps over segments from one reserved range.
+// Layout in layout.hpp, the design summary in zheap/smp_allocator.hpp.
+//
+// Who touches what:
+//   - a Heap, its pages' `free`, `used`, list links, its segments' slice bookkeeping:
+//     only the thread that owns the heap (no lock, no atomics);
+//   - Page::thread_free and Heap::announced: any thread, lock-free (CAS push, exchange);
+//   - the span source (bump cursor, free spans, large-block cache, heap metadata):
+//     span_lock;
+//   - the abandoned-heap list: abandoned_lock.
+// Locks, in order: start_lock, abandoned_lock, span_lock (only fork takes more than one).
+#include "smp/smp.hpp"
+
+#include <pthread.h>
+#include <zheap/mutex.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "os/os.hpp"
+#include "smp/layout.hpp"
+#include "smp/size_classes.hpp"
+
+namespace zheap::smp {
+
+namespace {
+
+
+static_assert(class_table_is_consistent());
+static_assert(sizeof(Segment) <= slice_size);
+static_assert(class_size(class_count - 1) * 4 <= slices_per_large_page * slice_size);
+
+constexpr std::size_t large_cache_capacity = 8;
+// Freed large blocks kept committed for reuse, at most this much in all: a program that
+// frees and reallocates big buffers skips the page faults; the rest goes back at once.
+constexpr std::size_t large_cache_limit = std::size_t{16} << 20;
+constexpr std::size_t free_span_capacity = 1024;
+// A large block that shrinks, or a cached one reused for a smaller block, gives back its
+// committed tail when that is at least this big (less is not worth a system call).
+constexpr std::size_t large_trim_threshold = std::size_t{1} << 20;
+constexpr std::size_t max_request = std::size_t{1} << 46;
+
+struct FreeSpan {
+  std::uintptr_t begin;
+  std::size_t len;
+};
+
+constinit Page empty_page{};
+constinit Heap empty_heap{&empty_page};
+[[gnu::tls_model("initial-exec")]] constinit thread_local Heap* tls_heap = &empty_heap;
+
+constinit std::atomic<bool> started{false};
+constinit Mutex start_lock;
+constinit std::atomic<std::uintptr_t> reserve_begin{0};
+constinit std::atomic<std::uintptr_t> reserve_end{0};
+constinit pthread_key_t exit_key{};
+constinit bool have_exit_key = false;
+
+constinit Mutex abandoned_lock;
+constinit Heap* abandoned_head = nullptr;
+
+// Guarded by span_lock.
+constinit Mutex span_lock;
+constinit std::uintptr_t span_cursor = 0;
+constinit FreeSpan free_spans[free_span_capacity] = {};
+constinit std::size_t free_span_count = 0;
+// Freed large blocks, oldest first, kept committed.
+constinit Segment* large_cache[large_cache_capacity] = {};
+constinit std::size_t large_cache_count = 0;
+constinit std::size_t large_cache_bytes = 0;
+constinit std::uintptr_t meta_cursor = 0;  // heap structs, bumped from a segment
+constinit std::uintptr_t meta_end = 0;
+
+constinit std::atomic<std::size_t> committed_bytes{0};
+constinit std::atomic<std::size_t> segment_count{0};
+
+std::uintptr_t align_up(std::uintptr_t value, std::size_t alignment) noexcept {
+  return (value + alignment - 1) & ~(std::uintptr_t{alignment} - 1);
+}
+
+// Syscalls on the release paths must leave errno as free() found it.
+class ErrnoKeeper {
+ public:
+  ErrnoKeeper() noexcept : saved_(errno) {}
+  ~ErrnoKeeper() { errno = saved_; }
+
+ private:
+  int saved_;
+};
+
+// --- span source: segment-aligned address spans from the reserve ----------------------
+
+void remember_free_span(std::uintptr_t begin, std::size_t len) noexcept {  // span_lock held
+  if (len == 0) return;
+  // A full table loses the span's address space (not memory): the reserve is large.
+  if (free_span_count < free_span_capacity) free_spans[free_span_count++] = {begin, len};
+}
+
+// `len` and `alignment` are multiples of segment_size. 0 when the reserve is exhausted.
+std::uintptr_t take_span(std::size_t len, std::size_t alignment) noexcept {
+  MutexLock guard(span_lock);
+  for (std::size_t i = 0; i < free_span_count; ++i) {
+    const FreeSpan span = free_spans[i];
+    const std::uintptr_t begin = align_up(span.begin, alignment);
+    if (begin - span.begin + len > span.len) continue;
+    free_spans[i] = free_spans[--free_span_count];
+    remember_free_span(span.begin, begin - span.begin);
+    remember_free_span(begin + len, span.begin + span.len - (begin + len));
+    return begin;
+  }
+  const std::uintptr_t begin = align_up(span_cursor, alignment);
+  const std::uintptr_t end = reserve_end.load(std::memory_order_relaxed);
+  if (begin < span_cursor || begin > end || end - begin < len) return 0;
+  remember_free_span(span_cursor, begin - span_cursor);
+  span_cursor = begin + len;
+  return begin;
+}
+
+void give_span(std::uintptr_t begin, std::size_t len) noexcept {
+  MutexLock guard(span_lock);
+  remember_free_span(begin, len);
+}
+
+bool commit(std::uintptr_t begin, std::size_t len) noexcept {
+  if (!os::protect_read_write(reinterpret_cast<void*>(begin), len)) return false;
+  committed_bytes.fetch_add(len, std::memory_order_relaxed);
+  return true;
+}
+
+void uncommit(std::uintptr_t begin, std::size_t len) noexcept {
+  os::uncommit(reinterpret_cast<void*>(begin), len);
+  committed_bytes.fetch_sub(len, std::memory_order_relaxed);
+}
+
+// --- pages and segments (owner thread only) ---------------------------------------------
+
+Segment* segment_of(const void* ptr) noexcept {
+  const auto a = reinterpret_cast<std::uintptr_t>(ptr);
+  if ((a & segment_mask) == 0) [[unlikely]] return reinterpret_cast<Segment*>(a - segment_size);
+  return reinterpret_cast<Segment*>(a & ~segment_mask);
+}
+
+Page* page_of(Segment* segment, const void* ptr) noexcept {
+  const auto slice = (reinterpret_cast<std::uintptr_t>(ptr) & segment_mask) >> slice_shift;
+  return &segment->pages[segment->page_of_slice[slice]];
+}
+
+std::uintptr_t page_start(const Page* page) noexcept {
+  const auto segment = reinterpret_cast<std::uintptr_t>(page) & ~segment_mask;
+  const auto index = static_cast<std::size_t>(page - reinterpret_cast<const Segment*>(segment)->pages);
+  return segment + index * slice_size;
+}
+
+void room_add(Heap* heap, Segment* s) noexcept {
+  s->in_room = true;
+  s->room_prev = nullptr;
+  s->room_next = heap->room;
+  if (heap->room != nullptr) heap->room->room_prev = s;
+  heap->room = s;
+}
+
+void room_remove(Heap* heap, Segment* s) noexcept {
+  if (s->room_prev != nullptr) s->room_prev->room_next = s->room_next;
+  else heap->room = s->room_next;
+  if (s->room_next != nullptr) s->room_next->room_prev = s->room_prev;
+  s->in_room = false;
+}
+
+void available_push(Heap* heap, Page* p) noexcept {
+  Page*& head = heap->available[p->size_class];
+  p->in_available = true;
+  p->prev = nullptr;
+  p->next = head;
+  if (head != nullptr) head->prev = p;
+  head = p;
+}
+
+void available_remove(Heap* heap, Page* p) noexcept {
+  if (p->prev != nullptr) p->prev->next = p->next;
+  else heap->available[p->size_class] = p->next;
+  if (p->next != nullptr) p->next->prev = p->prev;
+  p->in_available = false;
+}
+
+Segment* new_segment(Heap* heap) noexcept {
+  const std::uintptr_t span = take_span(segment_size, segment_size);
+  if (span == 0) return nullptr;
+  if (!commit(span, segment_size)) {
+    give_span(span, segment_size);
+    return nullptr;
+  }
+  auto* s = ::new (reinterpret_cast<void*>(span)) Segment();
+  s->heap = heap;
+  s->free_slices = all_page_slices;
+  room_add(heap, s);
+  segment_count.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+void release_segment(Heap* heap, Segment* s) noexcept {
+  ErrnoKeeper keep_errno;
+  if (s->in_room) room_remove(heap, s);
+  if (heap->spare == s) heap->spare = nullptr;
+  segment_count.fetch_sub(1, std::memory_order_relaxed);
+  const auto begin = reinterpret_cast<std::uintptr_t>(s);
+  uncommit(begin, segment_size);
+  give_span(begin, segment_size);
+}
+
+// The first slice of a free run of `count` slices (1 or 8), or -1.
+int find_slices(const Segment* s, unsigned count) noexcept {
+  const std::uint64_t free = s->free_slices;
+  std::uint64_t whole_groups = 0;  // 8-slice groups entirely free
+  for (unsigned g = 1; g < slices_per_segment / slices_per_large_page; ++g) {
+    const std::uint64_t group = std::uint64_t{0xff} << (g * slices_per_large_page);
+    if ((free & group) == group) whole_groups |= group;
+  }
+  if (count == 1) {
+    // Prefer a slice from a group already broken, to keep whole groups for big pages.
+    const std::uint64_t pick = (free & ~whole_groups) != 0 ? free & ~whole_groups : free;
+    return pick == 0 ? -1 : __builtin_ctzll(pick);
+  }
+  return whole_groups == 0 ? -1 : __builtin_ctzll(whole_groups);
+}
+
+// Blocks threaded per extension: a 4 KiB system page's worth (at least one block), so a
+// page's memory becomes resident as it is used rather than when the page is made.
+constexpr std::size_t extend_bytes = 4096;
+
+bool has_unbuilt(const Page* p) noexcept {
+  const std::size_t bytes = std::size_t{p->slice_count} * slice_size;
+  return p->unbuilt + p->block_size <= bytes;
+}
+
+// Threads the next blocks that were never handed out onto `free` (which is empty).
+void extend_free_list(Page* p) noexcept {
+  const std::size_t bytes = std::size_t{p->slice_count} * slice_size;
+  const std::size_t block_size = p->block_size;
+  std::size_t count = extend_bytes / block_size;
+  if (count == 0) count = 1;
+  const std::size_t left = (bytes - p->unbuilt) / block_size;
+  if (count > left) count = left;
+  const std::uintptr_t first = page_start(p) + p->unbuilt;
+  Block* head = p->free;
+  for (std::size_t i = count; i-- > 0;) {
+    auto* b = reinterpret_cast<Block*>(first + i * block_size);
+    b->next = head;
+    head = b;
+  }
+  p->free = head;
+  p->unbuilt += static_cast<std::uint32_t>(count * block_size);
+}
+
+Page* new_page(Heap* heap, std::size_t size_class) noexcept {
+  const std::size_t block_size = class_size(size_class);
+  const unsigned count = block_size > single_slice_class_limit ? slices_per_large_page : 1;
+  Segment* s = nullptr;
+  int first = -1;
+  int tries = 0;
+  for (Segment* candidate = heap->room; candidate != nullptr && tries < 8; candidate = candidate->room_next, ++tries) {
+    first = find_slices(candidate, count);
+    if (first >= 0) {
+      s = candidate;
+      break;
+    }
+  }
+  if (s == nullptr) {
+    s = new_segment(heap);
+    if (s == nullptr) return nullptr;
+    first = find_slices(s, count);
+  }
+  const std::uint64_t taken = ((std::uint64_t{1} << count) - 1) << first;
+  s->free_slices &= ~taken;
+  if (s->free_slices == 0) room_remove(heap, s);
+  if (heap->spare == s) heap->spare = nullptr;
+  for (unsigned i = 0; i < count; ++i) s->page_of_slice[first + i] = static_cast<std::uint8_t>(first);
+
+  Page* p = &s->pages[first];
+  p->heap = heap;
+  p->block_size = static_cast<std::uint32_t>(block_size);
+  p->size_class = static_cast<std::uint8_t>(size_class);
+  p->slice_count = static_cast<std::uint8_t>(count);
+  p->used = 0;
+  p->in_available = false;
+  p->thread_free.store(0, std::memory_order_relaxed);  // a free page has no pending frees
+  p->unbuilt = 0;
+  p->free = nullptr;
+  extend_free_list(p);
+  return p;
+}
+
+// The page has no block in use and is not current: its slices go back to the segment,
+// and a segment with nothing left goes back to the system unless it is the heap's spare.
+void free_page(Heap* heap, Page* p) noexcept {
+  if (p->in_available) available_remove(heap, p);
+  Segment* s = reinterpret_cast<Segment*>(reinterpret_cast<std::uintptr_t>(p) & ~segment_mask);
+  const auto first = static_cast<unsigned>(p - s->pages);
+  const std::uint64_t slices = ((std::uint64_t{1} << p->slice_count) - 1) << first;
+  if (p->slice_count > 1) {
+    // A 512 KiB page (blocks above 8 KiB) gives its touched memory back at once: its
+    // slices may stay unused in a segment that lives on. One madvise per 4+ blocks.
+    // Single-slice pages go back with their segment.
+    ErrnoKeeper keep_errno;
+    os::decommit(reinterpret_cast<void*>(page_start(p)), p->unbuilt);
+  }
+  p->heap = nullptr;
+  p->free = nullptr;
+  s->free_slices |= slices;
+  if (!s->in_room) room_add(heap, s);
+  if (s->free_slices != all_page_slices) return;
+  if (heap->spare == nullptr) heap->spare = s;
+  else if (heap->spare != s) release_segment(heap, s);
+}
+
+// Moves the blocks other threads freed onto `free`. `clear_announced`: also clears bit 0
+// (only when the page was just taken off the heap's announced stack).
+void collect(Page* p, bool clear_announced) noexcept {
+  std::uintptr_t value;
+  if (clear_announced) {
+    // Release: our read of next_announced happens before a freeing thread rewrites it.
+    value = p->thread_free.exchange(0, std::memory_order_acq_rel);
+  } else {
+    value = p->thread_free.load(std::memory_order_relaxed);
+    do {
+      if ((value & ~std::uintptr_t{1}) == 0) return;
+    } while (!p->thread_free.compare_exchange_weak(value, value & 1, std::memory_order_acquire,
+                                                   std::memory_order_relaxed));
+  }
+  Block* list = reinterpret_cast<Block*>(value & ~std::uintptr_t{1});
+  if (list == nullptr) return;
+  std::uint32_t count = 1;
+  Block* tail = list;
+  while (tail->next != nullptr) {
+    tail = tail->next;
+    ++count;
+  }
+  tail->next = p->free;
+  p->free = list;
+  p->used -= count;
+}
+
+bool is_announced(const Page* p) noexcept { return (p->thread_free.load(std::memory_order_acquire) & 1) != 0; }
+
+// Puts a page that is not current where it belongs: given back when empty, on the
+// available list when it has free blocks.
+void settle(Heap* heap, Page* p) noexcept {
+  if (heap->current[p->size_class] == p) return;
+  // used == 0: no other thread holds a block of it, so none can set bit 0 meanwhile.
+  if (p->used == 0 && !is_announced(p)) {
+    free_page(heap, p);
+  } else if (p->free != nullptr && !p->in_available) {
+    available_push(heap, p);
+  }
+}
+
+void drain_announced(Heap* heap) noexcept {
+  Page* p = heap->announced.exchange(nullptr, std::memory_order_acquire);
+  while (p != nullptr) {
+    Page* next = p->next_announced;  // read before bit 0 is cleared
+    collect(p, true);
+    settle(heap, p);
+    p = next;
+  }
+}
+
+// --- thread heaps ---------------------------------------------------------------------
+
+Heap* new_heap() noexcept {
+  constexpr std::size_t size = (sizeof(Heap) + 63) & ~std::size_t{63};
+  std::uintptr_t at = 0;
+  {
+    MutexLock guard(span_lock);
+    if (meta_end - meta_cursor >= size) {
+      at = meta_cursor;
+      meta_cursor += size;
+    }
+  }
+  if (at == 0) {
+    const std::uintptr_t span = take_span(segment_size, segment_size);
+    if (span == 0) return nullptr;
+    if (!commit(span, segment_size)) {
+      give_span(span, segment_size);
+      return nullptr;
+    }
+    MutexLock guard(span_lock);  // the old chunk's tail is dropped (less than one heap)
+    at = span;
+    meta_cursor = span + size;
+    meta_end = span + segment_size;
+  }
+  return ::new (reinterpret_cast<void*>(at)) Heap(&empty_page);
+}
+
+Heap* adopt_abandoned_heap() noexcept {
+  MutexLock guard(abandoned_lock);
+  Heap* heap = abandoned_head;
+  if (heap != nullptr) abandoned_head = heap->next_abandoned;
+  return heap;
+}
+
+void exit_key_destructor(void*) noexcept { thread_exit(); }
+
+Heap* start_thread_heap() noexcept {
+  if (!start()) return nullptr;
+  Heap* heap = adopt_abandoned_heap();
+  if (heap == nullptr) heap = new_heap();
+  if (heap == nullptr) return nullptr;
+  heap->next_abandoned = nullptr;
+  // Set before pthread_setspecific: with many keys in use it callocs, and in the shim
+  // that comes back here, now served by this heap.
+  tls_heap = heap;
+  if (have_exit_key) ::pthread_setspecific(exit_key, heap);
+  return heap;
+}
+
+// A page of `size_class` with a block on `free`, made current; nullptr when out of memory.
+Page* find_page(Heap* heap, std::size_t size_class) noexcept {
+  Page* current = heap->current[size_class];
+  if (current != &empty_page) {
+    collect(current, false);
+    if (current->free != nullptr) return current;
+  }
+  drain_announced(heap);
+  if (current != &empty_page) {
+    if (current->free != nullptr) return current;
+    if (has_unbuilt(current)) {  // freed blocks first, fresh memory only then
+      extend_free_list(current);
+      return current;
+    }
+  }
+  Page* p = heap->available[size_class];
+  if (p != nullptr) {
+    available_remove(heap, p);
+  } else {
+    p = new_page(heap, size_class);
+    if (p == nullptr) return nullptr;
+  }
+  // The old current page is full (no free block), so it belongs on no list: a local free
+  // or an announced remote free brings it back.
+  heap->current[size_class] = p;
+  return p;
+}
+
+[[gnu::noinline]] void* allocate_slow(Heap* heap, std::size_t size_class) noexcept {
+  if (heap == &empty_heap) {
+    heap = start_thread_heap();
+    if (heap == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+  }
+  Page* p = find_page(heap, size_class);
+  if (p == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  Block* b = p->free;
+  p->free = b->next;
+  ++p->used;
+  return b;
+}
+
+inline void* allocate_class(std::size_t size_class) noexcept {
+  Heap* heap = tls_heap;
+  Page* p = heap->current[size_class];
+  Block* b = p->free;
+  if (b == nullptr) [[unlikely]] return allocate_slow(heap, size_class);
+  p->free = b->next;
+  ++p->used;
+  return b;
+}
+
+// A local free left the page full-before (head was null) or empty now.
+[[gnu::noinline]] void local_free_slow(Heap* heap, Page* p) noexcept { settle(heap, p); }
+
+[[gnu::noinline]] void remote_free(Page* p, Block* b) noexcept {
+  std::uintptr_t old = p->thread_free.load(std::memory_order_relaxed);
+  bool must_announce;
+  do {
+    b->next = reinterpret_cast<Block*>(old & ~std::uintptr_t{1});
+    must_announce = (old & 1) == 0;
+  } while (!p->thread_free.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(b) | 1,
+                                                 std::memory_order_acq_rel, std::memory_order_relaxed));
+  if (!must_announce) return;
+  // Bit 0 is ours: the page cannot be given back until its owner has seen this.
+  Heap* owner = p->heap;
+  Page* top = owner->announced.load(std::memory_order_relaxed);
+  do {
+    p->next_announced = top;
+  } while (!owner->announced.compare_exchange_weak(top, p, std::memory_order_release, std::memory_order_relaxed));
+}
+
+// --- large blocks -----------------------------------------------------------------------
+
+std::size_t large_usable(const Segment* s) noexcept { return s->commit_end - s->data; }
+
+std::size_t large_committed(const Segment* s) noexcept {
+  return s->commit_end - reinterpret_cast<std::uintptr_t>(s);
+}
+
+// Takes entry `i` out of the large cache (span_lock held).
+Segment* large_cache_remove(std::size_t i) noexcept {
+  Segment* s = large_cache[i];
+  for (std::size_t j = i + 1; j < large_cache_count; ++j) large_cache[j - 1] = large_cache[j];
+  --large_cache_count;
+  large_cache_bytes -= large_committed(s);
+  return s;
+}
+
+// A cached span of `span_len` to `2 * span_len` bytes, taken out of the cache; or nullptr.
+Segment* take_cached_large(std::size_t span_len) noexcept {
+  MutexLock guard(span_lock);
+  for (std::size_t i = large_cache_count; i-- > 0;) {  // newest first: its pages are warmest
+    const std::size_t len = large_cache[i]->span_len;
+    if (len >= span_len && len <= 2 * span_len) return large_cache_remove(i);
+  }
+  return nullptr;
+}
+
+void unmap_large(Segment* s) noexcept {
+  const std::uintptr_t span_begin = s->span_begin;
+  const std::size_t span_len = s->span_len;
+  uncommit(reinterpret_cast<std::uintptr_t>(s), large_committed(s));
+  give_span(span_begin, span_len);
+}
+
+void* allocate_large(std::size_t size, std::size_t alignment) noexcept {
+  if (size > max_request || alignment > max_request) return nullptr;
+  const std::size_t page = os::page_size();
+  if (alignment < page) alignment = page;
+  std::size_t data_offset;  // from the span's start
+  std::size_t header_offset;
+  if (alignment >= segment_size) {
+    data_offset = alignment;
+    header_offset = alignment - segment_size;
+  } else {
+    data_offset = align_up(sizeof(Segment), alignment);
+    header_offset = 0;
+  }
+  const std::size_t span_len = align_up(data_offset + (size == 0 ? 1 : size), segment_size);
+  const std::size_t commit_len = align_up(data_offset + size, page) - header_offset;
+
+  Segment* s = header_offset == 0 ? take_cached_large(span_len) : nullptr;
+  if (s != nullptr) {
+    const std::uintptr_t data = s->span_begin + data_offset;
+    const std::uintptr_t want_end = align_up(data + size, page);
+    if (want_end > s->commit_end) {
+      if (!commit(s->commit_end, want_end - s->commit_end)) {
+        unmap_large(s);
+        return nullptr;
+      }
+      s->commit_end = want_end;
+    } else if (s->commit_end - want_end >= large_trim_threshold) {
+      uncommit(want_end, s->commit_end - want_end);  // a smaller block: the tail goes back
+      s->commit_end = want_end;
+    }
+    s->data = data;
+    return reinterpret_cast<void*>(data);
+  }
+  const std::uintptr_t span = take_span(span_len, alignment > segment_size ? alignment : segment_size);
+  if (span == 0) return nullptr;
+  const std::uintptr_t header = span + header_offset;
+  if (!commit(header, commit_len)) {
+    give_span(span, span_len);
+    return nullptr;
+  }
+  s = ::new (reinterpret_cast<void*>(header)) Segment();
+  s->kind = SegmentKind::large;
+  s->span_begin = span;
+  s->span_len = span_len;
+  s->data = span + data_offset;
+  s->commit_end = header + commit_len;
+  return reinterpret_cast<void*>(s->data);
+}
+
+void release_large(Segment* s) noexcept {
+  ErrnoKeeper keep_errno;
+  const std::size_t committed = large_committed(s);
+  if (reinterpret_cast<std::uintptr_t>(s) != s->span_begin || committed > large_cache_limit / 2) {
+    unmap_large(s);  // segment-aligned blocks and very big ones are not cached
+    return;
+  }
+  Segment* evicted[large_cache_capacity];
+  std::size_t evicted_count = 0;
+  {
+    MutexLock guard(span_lock);
+    while (large_cache_count == large_cache_capacity || large_cache_bytes + committed > large_cache_limit) {
+      evicted[evicted_count++] = large_cache_remove(0);
+    }
+    large_cache[large_cache_count++] = s;
+    large_cache_bytes += committed;
+  }
+  for (std::size_t i = 0; i < evicted_count; ++i) unmap_large(evicted[i]);
+}
+
+bool resize_large(Segment* s, std::size_t new_size) noexcept {
+  const std::size_t page = os::page_size();
+  const std::uintptr_t span_end = s->span_begin + s->span_len;
+  if (new_size > max_request || span_end - s->data < new_size) return false;
+  const std::uintptr_t want_end = align_up(s->data + new_size, page);
+  if (want_end > s->commit_end) {
+    if (!commit(s->commit_end, want_end - s->commit_end)) return false;
+    s->commit_end = want_end;
+  } else if (s->commit_end - want_end >= large_trim_threshold) {
+    ErrnoKeeper keep_errno;  // shrinking by this much gives the tail back
+    uncommit(want_end, s->commit_end - want_end);
+    s->commit_end = want_end;
+  }
+  return true;
+}
+
+// The smallest class that holds `size` bytes with blocks aligned to `alignment`, or
+// class_count when only a large block will do.
+std::size_t aligned_class(std::size_t size, std::size_t alignment) noexcept {
+  if (size > max_class_size || alignment > max_class_size) return class_count;
+  std::size_t c = class_of(size < alignment ? alignment : size);
+  while (c < class_count && class_size(c) % alignment != 0) ++c;
+  return c;
+}
+
+}  // namespace
+
+// --- the interface --------------------------------------------------------------------
+
+bool start() noexcept {
+  if (started.load(std::memory_order_acquire)) return true;
+  MutexLock guard(start_lock);
+  if (started.load(std::memory_order_relaxed)) return true;
+  // As much address space as the system gives, from 1 TiB down: it costs no memory.
+  std::size_t len = std::size_t{1} << 40;
+  void* range = nullptr;
+  for (; len >= (std::size_t{1} << 30); len /= 2) {
+    range = os::reserve(len);
+    if (range != nullptr) break;
+  }
+  if (range == nullptr) return false;
+  const auto begin = align_up(reinterpret_cast<std::uintptr_t>(range), segment_size);
+  const auto end = (reinterpret_cast<std::uintptr_t>(range) + len) & ~segment_mask;
+  have_exit_key = ::pthread_key_create(&exit_key, exit_key_destructor) == 0;
+  span_cursor = begin;
+  reserve_begin.store(begin, std::memory_order_relaxed);
+  reserve_end.store(end, std::memory_order_relaxed);
+  started.store(true, std::memory_order_release);
+  return true;
+}
+
+namespace {
+
+// Out of line, so that the fast path in allocate() saves no registers.
+[[gnu::noinline]] void* allocate_aligned_or_large(std::size_t size, std::size_t alignment) noexcept {
+  const std::size_t c = aligned_class(size, alignment);
+  if (c < class_count) return allocate_class(c);
+  void* p = start() ? allocate_large(size, alignment) : nullptr;
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+
+}  // namespace
+
+void* allocate(std::size_t size, std::size_t alignment) noexcept {
+  if (alignment <= 16 && size <= max_class_size) [[likely]] return allocate_class(class_of(size));
+  return allocate_aligned_or_large(size, alignment);
+}
+
+void* allocate_default(std::size_t size) noexcept {
+  if (size <= max_class_size) [[likely]] return allocate_class(class_of(size));
+  return allocate_aligned_or_large(size, 16);
+}
+
+void release(void* ptr) noexcept {
+  const auto a = reinterpret_cast<std::uintptr_t>(ptr);
+  if ((a & segment_mask) == 0) [[unlikely]] return release_large(segment_of(ptr));
+  auto* s = reinterpret_cast<Segment*>(a & ~segment_mask);
+  Page* p = page_of(s, ptr);
+  auto* b = static_cast<Block*>(ptr);
+  Heap* heap = tls_heap;
+  if (p->heap == heap) [[likely]] {
+    Block* head = p->free;
+    b->next = head;
+    p->free = b;
+    const std::uint32_t used = --p->used;
+    if ((used == 0) | (head == nullptr)) [[unlikely]] local_free_slow(heap, p);
+    return;
+  }
+  if (s->kind == SegmentKind::large) return release_large(s);
+  remote_free(p, b);
+}
+
+void release_sized(void* ptr, std::size_t) noexcept { release(ptr); }
+
+std::size_t usable_size(const void* ptr) noexcept {
+  Segment* s = segment_of(ptr);
+  if (s->kind == SegmentKind::large) return large_usable(s);
+  return page_of(s, ptr)->block_size;
+}
+
+bool resize_in_place(void* ptr, std::size_t new_size) noexcept {
+  Segment* s = segment_of(ptr);
+  if (s->kind == SegmentKind::large) return resize_large(s, new_size);
+  return new_size <= page_of(s, ptr)->block_size;
+}
+
+void* reallocate(void* ptr, std::size_t size) noexcept {
+  Segment* s = segment_of(ptr);
+  std::size_t usable;
+  if (s->kind == SegmentKind::large) {
+    if (size > max_class_size && resize_large(s, size)) return ptr;
+    usable = large_usable(s);
+  } else {
+    usable = page_of(s, ptr)->block_size;
+    // Fits, and shrinking would not move it to a class at most half its size.
+    if (size <= usable && (size > usable / 2 || usable <= 128)) return ptr;
+  }
+  void* moved = allocate_default(size);
+  if (moved == nullptr) return nullptr;
+  std::memcpy(moved, ptr, size < usable ? size : usable);
+  release(ptr);
+  return moved;
+}
+
+std::uintptr_t range_begin() noexcept { return reserve_begin.load(std::memory_order_relaxed); }
+std::uintptr_t range_end() noexcept { return reserve_end.load(std::memory_order_relaxed); }
+
+void fork_prepare() noexcept {
+  start_lock.lock();
+  abandoned_lock.lock();
+  span_lock.lock();
+}
+void fork_parent() noexcept {
+  span_lock.unlock();
+  abandoned_lock.unlock();
+  start_lock.unlock();
+}
+void fork_child() noexcept { fork_parent(); }  // the forking thread holds them in the child too
+
+void thread_exit() noexcept {
+  Heap* heap = tls_heap;
+  if (heap == &empty_heap) return;
+  drain_announced(heap);
+  for (std::size_t c = 0; c < class_count; ++c) {
+    Page* p = heap->current[c];
+    if (p == &empty_page) continue;
+    heap->current[c] = &empty_page;
+    collect(p, false);
+    settle(heap, p);
+  }
+  if (heap->spare != nullptr) release_segment(heap, heap->spare);
+  tls_heap = &empty_heap;
+  MutexLock guard(abandoned_lock);
+  heap->next_abandoned = abandoned_head;
+  abandoned_head = heap;
+}
+
+void trim() noexcept {
+  ErrnoKeeper keep_errno;
+  Heap* heap = tls_heap;
+  if (heap != &empty_heap) {
+    drain_announced(heap);
+    for (Page*& p : heap->current) {  // empty current pages are kept only against thrashing
+      if (p == &empty_page) continue;
+      collect(p, false);
+      if (p->used != 0) continue;
+      Page* empty = p;
+      p = &empty_page;
+      settle(heap, empty);
+    }
+    if (heap->spare != nullptr) release_segment(heap, heap->spare);
+  }
+  for (;;) {
+    Segment* s = nullptr;
+    {
+      MutexLock guard(span_lock);
+      if (large_cache_count != 0) s = large_cache_remove(0);
+    }
+    if (s == nullptr) return;
+    unmap_large(s);
+  }
+}
+
+Stats stats() noexcept {
+  std::size_t cached;
+  {
+    MutexLock guard(span_lock);
+    cached = large_cache_bytes;
+  }
+  return {committed_bytes.load(std::memory_order_relaxed), segment_count.load(std::memory_order_relaxed), cached};
+}
+
+}  // namespace zheap::smp

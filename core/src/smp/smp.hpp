@@ -1,0 +1,68 @@
+// The smp allocator's malloc-like interface, for smp_allocator() and the shim's smp mode.
+// The design is described in zheap/smp_allocator.hpp.
+//
+// Every function here is thread-safe, never calls the public malloc and may run before
+// main or after static destructors. The first allocation starts the allocator (start()
+// may also be called explicitly, as the shim does).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace zheap::smp {
+
+// Reserves the address range and the thread-exit key. Idempotent; false when the system
+// refuses the reserve (then every allocation fails).
+bool start() noexcept;
+
+// `alignment` a power of two (any size); `size` may be 0 (a unique block). nullptr when
+// out of memory or when the alignment cannot be met, with errno = ENOMEM (malloc's
+// contract, so that the shim needs no glue); a release never changes errno.
+void* allocate(std::size_t size, std::size_t alignment) noexcept;
+// allocate(size, 16): malloc.
+void* allocate_default(std::size_t size) noexcept;
+// `ptr` non-null, from allocate() / reallocate(), not yet released. Any thread.
+void release(void* ptr) noexcept;
+// The same; `size` is ignored (the page knows its block size) and only documents intent.
+void release_sized(void* ptr, std::size_t size) noexcept;
+// The bytes the caller may use at `ptr` (>= what was asked). O(1).
+std::size_t usable_size(const void* ptr) noexcept;
+// Grows or shrinks in place when the block already has room (or a large block's mapping
+// can grow); true when `ptr` now holds `new_size` bytes. Never moves.
+bool resize_in_place(void* ptr, std::size_t new_size) noexcept;
+// realloc: in place when possible, else allocate + copy + release. nullptr (ptr intact)
+// when out of memory. size > 0. Alignment 16.
+void* reallocate(void* ptr, std::size_t size) noexcept;
+
+// Every block comes from [range_begin(), range_end()); both 0 before start().
+std::uintptr_t range_begin() noexcept;
+std::uintptr_t range_end() noexcept;
+inline bool owns(const void* ptr) noexcept {
+  const auto p = reinterpret_cast<std::uintptr_t>(ptr);
+  return p - range_begin() < range_end() - range_begin();
+}
+
+// fork: prepare takes every lock (in the order documented in smp.cpp); parent and
+// child release them. In the child, other threads' heaps are left as they were: their
+// blocks stay valid and may be freed, their free memory is not reused.
+void fork_prepare() noexcept;
+void fork_parent() noexcept;
+void fork_child() noexcept;
+
+// Called at thread exit (also registered as a pthread key destructor by start()): empty
+// pages and segments go back, the rest of the thread's heap waits for adoption by the
+// next new thread. Frees from other threads into it stay valid meanwhile.
+void thread_exit() noexcept;
+
+// Gives back cached memory now: the large-block cache, and the calling thread's empty
+// current pages and spare segment. (Idle memory otherwise goes back as whole segments empty.)
+void trim() noexcept;
+
+struct Stats {
+  std::size_t committed_bytes;  // segments and large blocks currently read-write
+  std::size_t segments;         // 4 MiB segments in use by heaps (spares included)
+  std::size_t cached_large_bytes;
+};
+Stats stats() noexcept;
+
+}  // namespace zheap::smp
