@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     blocks.clear();
     for (std::size_t i = 0; i < block_count; ++i) {
       std::size_t size = small_skewed_size(random);
-      void* data = std::malloc(size);
+      void* data = workload::checked_malloc(size);
       workload::fill(data, size, i);
       blocks.push_back({data, size});
       live_bytes += size;
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
     refill.clear();
     for (std::size_t bytes = 0; bytes < freed_bytes;) {
       std::size_t size = 2 * small_skewed_size(random);
-      void* data = std::malloc(size);
+      void* data = workload::checked_malloc(size);
       workload::fill(data, size, bytes);
       refill.push_back({data, size});
       bytes += size;

@@ -23,7 +23,7 @@ struct Table {
 
 char* new_block(workload::Random& random, std::size_t& size) {
   size = random.between(10, 500);
-  char* block = static_cast<char*>(std::malloc(size));
+  char* block = static_cast<char*>(workload::checked_malloc(size));
   workload::fill(block, size, size);
   return block;
 }

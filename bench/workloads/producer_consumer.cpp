@@ -59,7 +59,7 @@ void produce(Queue& queue, std::size_t messages, std::uint64_t seed) {
   Batch batch;
   for (std::size_t i = 0; i < messages; ++i) {
     std::size_t size = random.between(16, 1024);
-    auto* message = static_cast<Message*>(std::malloc(sizeof(Message) + size));
+    auto* message = static_cast<Message*>(workload::checked_malloc(sizeof(Message) + size));
     message->size = size;
     workload::fill(message->payload, size, i);
     batch.messages[batch.count++] = message;

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
         // Mostly small appends, sometimes a doubling, like a string builder.
         std::size_t step = random.below(8) == 0 ? buffer.size + 1 : random.between(1, 512);
         std::size_t new_size = std::min(buffer.size + step, buffer.target);
-        buffer.data = static_cast<char*>(std::realloc(buffer.data, new_size));
+        buffer.data = static_cast<char*>(workload::checked_realloc(buffer.data, new_size));
         std::memset(buffer.data + buffer.size, static_cast<int>(new_size & 0xff), new_size - buffer.size);
         buffer.size = new_size;
       }

@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
       std::size_t count = std::max<std::size_t>(16, std::min<std::size_t>(bytes_per_size / size, 65536));
       blocks.resize(count);
       for (std::size_t i = 0; i < count; ++i) {
-        blocks[i] = std::malloc(size);
+        blocks[i] = workload::checked_malloc(size);
         workload::fill(blocks[i], size, i + size);
       }
       for (std::size_t i = 0; i < count; ++i) {

@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   for (std::size_t round = 0; round < rounds; ++round) {
     for (std::size_t i = 0; i < burst; ++i) {
       sizes[i] = random.between(16, 128);
-      live[i] = std::malloc(sizes[i]);
+      live[i] = workload::checked_malloc(sizes[i]);
       workload::fill(live[i], sizes[i], round + i);
     }
     for (std::size_t i = burst; i-- > 0;) {

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
         own.reserve(blocks_per_thread);
         for (std::size_t i = 0; i < blocks_per_thread; ++i) {
           std::size_t size = random.between(16, 2048);
-          void* data = std::malloc(size);
+          void* data = workload::checked_malloc(size);
           workload::fill(data, size, i);
           own.push_back({data, size});
         }

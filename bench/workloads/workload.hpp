@@ -126,6 +126,24 @@ class Args {
   std::vector<Pair> pairs_;
 };
 
+// An allocator that says no ends the workload with one line and exit status 3: the run
+// then reads as "out of memory" in scripts/bench's tables instead of as a crash (a NULL
+// written through would look like the allocator's fault).
+[[noreturn]] inline void out_of_memory(const char* call, std::size_t size) {
+  std::fprintf(stderr, "workload: out of memory: %s(%zu) returned NULL\n", call, size);
+  std::_Exit(3);
+}
+inline void* checked_malloc(std::size_t size) {
+  void* block = std::malloc(size);
+  if (block == nullptr && size != 0) out_of_memory("malloc", size);
+  return block;
+}
+inline void* checked_realloc(void* block, std::size_t size) {
+  void* moved = std::realloc(block, size);
+  if (moved == nullptr && size != 0) out_of_memory("realloc", size);
+  return moved;
+}
+
 // Writes a recognisable pattern into a fresh block and folds it into a checksum later,
 // so that every allocation is really touched (first and last byte, and one byte per page
 // in between, which is what makes its pages resident).
