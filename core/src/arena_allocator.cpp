@@ -88,7 +88,7 @@ bool ArenaAllocator::grow_in_place(Buffer* buffer, std::size_t capacity) noexcep
   return true;
 }
 
-void* ArenaAllocator::alloc(std::size_t len, Alignment alignment) noexcept {
+void* ArenaAllocator::alloc(std::size_t len, Alignment alignment, std::uintptr_t) noexcept {
   support::Placement placement{};
   if (Buffer* buffer = newest_) {
     if (!support::place_after(buffer->data(), end_index_, len, alignment, &placement)) return nullptr;
@@ -110,7 +110,7 @@ void* ArenaAllocator::alloc(std::size_t len, Alignment alignment) noexcept {
   return buffer->data() + placement.start;
 }
 
-bool ArenaAllocator::resize(void* memory, std::size_t len, std::size_t new_len) noexcept {
+bool ArenaAllocator::resize(void* memory, std::size_t len, Alignment, std::size_t new_len, std::uintptr_t) noexcept {
   const bool is_last = newest_ != nullptr && static_cast<std::byte*>(memory) + len == newest_->data() + end_index_;
   if (!is_last) return new_len <= len;  // a shrink leaves the tail unused until reset
   const std::size_t start = end_index_ - len;
@@ -119,7 +119,13 @@ bool ArenaAllocator::resize(void* memory, std::size_t len, std::size_t new_len) 
   return true;
 }
 
-void ArenaAllocator::free(void* memory, std::size_t len) noexcept {
+// Remap is resize or nothing: moving cannot be cheaper than the caller's copy.
+void* ArenaAllocator::remap(void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+                            std::uintptr_t ret_addr) noexcept {
+  return resize(memory, len, alignment, new_len, ret_addr) ? memory : nullptr;
+}
+
+void ArenaAllocator::free(void* memory, std::size_t len, Alignment, std::uintptr_t) noexcept {
   if (newest_ != nullptr && static_cast<std::byte*>(memory) + len == newest_->data() + end_index_) end_index_ -= len;
 }
 
@@ -160,27 +166,6 @@ bool ArenaAllocator::reset(ResetMode mode, std::size_t limit) noexcept {
   return true;
 }
 
-namespace {
-
-ArenaAllocator& self(void* ctx) noexcept { return *static_cast<ArenaAllocator*>(ctx); }
-
-void* arena_alloc(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t) noexcept {
-  return self(ctx).alloc(len, alignment);
-}
-bool arena_resize(void* ctx, void* memory, std::size_t len, Alignment, std::size_t new_len, std::uintptr_t) noexcept {
-  return self(ctx).resize(memory, len, new_len);
-}
-void* arena_remap(void* ctx, void* memory, std::size_t len, Alignment, std::size_t new_len, std::uintptr_t) noexcept {
-  return self(ctx).resize(memory, len, new_len) ? memory : nullptr;
-}
-void arena_free(void* ctx, void* memory, std::size_t len, Alignment, std::uintptr_t) noexcept {
-  self(ctx).free(memory, len);
-}
-
-constexpr Allocator::VTable arena_vtable{arena_alloc, arena_resize, arena_remap, arena_free};
-
-}  // namespace
-
-Allocator ArenaAllocator::allocator() noexcept { return Allocator(this, &arena_vtable); }
+Allocator ArenaAllocator::allocator() noexcept { return Allocator(this, &vtable_for<ArenaAllocator>); }
 
 }  // namespace zheap

@@ -2,25 +2,18 @@
 
 namespace zheap {
 
-namespace {
-FailingAllocator& self(void* ctx) noexcept { return *static_cast<FailingAllocator*>(ctx); }
-}  // namespace
+Allocator FailingAllocator::allocator() noexcept { return Allocator(this, &vtable_for<FailingAllocator>); }
 
-constinit const Allocator::VTable FailingAllocator::vtable{alloc, resize, remap, free};
-
-Allocator FailingAllocator::allocator() noexcept { return Allocator(this, &vtable); }
-
-void* FailingAllocator::alloc(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
-  FailingAllocator& s = self(ctx);
-  if (s.alloc_index_ == s.options_.fail_index) {
-    s.has_induced_failure_ = true;
+void* FailingAllocator::alloc(std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
+  if (alloc_index_ == options_.fail_index) {
+    has_induced_failure_ = true;
     return nullptr;
   }
-  void* memory = s.child_.raw_alloc(len, alignment, ret_addr);
+  void* memory = child_.raw_alloc(len, alignment, ret_addr);
   if (memory == nullptr) return nullptr;
-  s.allocated_bytes_ += len;
-  s.allocations_ += 1;
-  s.alloc_index_ += 1;
+  allocated_bytes_ += len;
+  allocations_ += 1;
+  alloc_index_ += 1;
   return memory;
 }
 
@@ -32,37 +25,33 @@ void FailingAllocator::account_resize(std::size_t len, std::size_t new_len) noex
   resize_index_ += 1;
 }
 
-bool FailingAllocator::resize(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+bool FailingAllocator::resize(void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
                               std::uintptr_t ret_addr) noexcept {
-  FailingAllocator& s = self(ctx);
-  if (s.resize_index_ == s.options_.resize_fail_index) {
-    s.has_induced_failure_ = true;
+  if (resize_index_ == options_.resize_fail_index) {
+    has_induced_failure_ = true;
     return false;
   }
-  if (!s.child_.raw_resize(memory, len, alignment, new_len, ret_addr)) return false;
-  s.account_resize(len, new_len);
+  if (!child_.raw_resize(memory, len, alignment, new_len, ret_addr)) return false;
+  account_resize(len, new_len);
   return true;
 }
 
-void* FailingAllocator::remap(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+void* FailingAllocator::remap(void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
                               std::uintptr_t ret_addr) noexcept {
-  FailingAllocator& s = self(ctx);
-  if (s.resize_index_ == s.options_.resize_fail_index) {
-    s.has_induced_failure_ = true;
+  if (resize_index_ == options_.resize_fail_index) {
+    has_induced_failure_ = true;
     return nullptr;
   }
-  void* moved = s.child_.raw_remap(memory, len, alignment, new_len, ret_addr);
+  void* moved = child_.raw_remap(memory, len, alignment, new_len, ret_addr);
   if (moved == nullptr) return nullptr;
-  s.account_resize(len, new_len);
+  account_resize(len, new_len);
   return moved;
 }
 
-void FailingAllocator::free(void* ctx, void* memory, std::size_t len, Alignment alignment,
-                            std::uintptr_t ret_addr) noexcept {
-  FailingAllocator& s = self(ctx);
-  s.child_.raw_free(memory, len, alignment, ret_addr);
-  s.deallocations_ += 1;
-  s.freed_bytes_ += len;
+void FailingAllocator::free(void* memory, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
+  child_.raw_free(memory, len, alignment, ret_addr);
+  deallocations_ += 1;
+  freed_bytes_ += len;
 }
 
 }  // namespace zheap

@@ -13,14 +13,15 @@ bool place(std::span<std::byte> buffer, std::size_t end_index, std::size_t len, 
 
 }  // namespace
 
-void* FixedBufferAllocator::alloc(std::size_t len, Alignment alignment) noexcept {
+void* FixedBufferAllocator::alloc(std::size_t len, Alignment alignment, std::uintptr_t) noexcept {
   support::Placement placement;
   if (!place(buffer_, end_index(), len, alignment, &placement)) return nullptr;
   end_index_.store(placement.end, std::memory_order_relaxed);
   return buffer_.data() + placement.start;
 }
 
-bool FixedBufferAllocator::resize(void* memory, std::size_t len, std::size_t new_len) noexcept {
+bool FixedBufferAllocator::resize(void* memory, std::size_t len, Alignment, std::size_t new_len,
+                                  std::uintptr_t) noexcept {
   if (!is_last_allocation(memory, len)) return new_len <= len;  // a shrink keeps the tail unused
   const std::size_t start = static_cast<std::size_t>(static_cast<std::byte*>(memory) - buffer_.data());
   if (new_len > buffer_.size() - start) return false;
@@ -28,7 +29,13 @@ bool FixedBufferAllocator::resize(void* memory, std::size_t len, std::size_t new
   return true;
 }
 
-void FixedBufferAllocator::free(void* memory, std::size_t len) noexcept {
+// Moving cannot be cheaper than the caller's copy, so remap is resize or nothing.
+void* FixedBufferAllocator::remap(void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+                                  std::uintptr_t ret_addr) noexcept {
+  return resize(memory, len, alignment, new_len, ret_addr) ? memory : nullptr;
+}
+
+void FixedBufferAllocator::free(void* memory, std::size_t len, Alignment, std::uintptr_t) noexcept {
   if (is_last_allocation(memory, len)) end_index_.store(end_index() - len, std::memory_order_relaxed);
 }
 
@@ -48,33 +55,15 @@ void* FixedBufferAllocator::alloc_concurrently(std::size_t len, Alignment alignm
 
 namespace {
 
-FixedBufferAllocator& self(void* ctx) noexcept { return *static_cast<FixedBufferAllocator*>(ctx); }
-
-void* fba_alloc(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t) noexcept {
-  return self(ctx).alloc(len, alignment);
-}
-bool fba_resize(void* ctx, void* memory, std::size_t len, Alignment, std::size_t new_len, std::uintptr_t) noexcept {
-  return self(ctx).resize(memory, len, new_len);
-}
-// Moving cannot be cheaper than the caller's copy, so remap is resize or nothing.
-void* fba_remap(void* ctx, void* memory, std::size_t len, Alignment, std::size_t new_len, std::uintptr_t) noexcept {
-  return self(ctx).resize(memory, len, new_len) ? memory : nullptr;
-}
-void fba_free(void* ctx, void* memory, std::size_t len, Alignment, std::uintptr_t) noexcept {
-  self(ctx).free(memory, len);
-}
-
-constexpr Allocator::VTable fba_vtable{fba_alloc, fba_resize, fba_remap, fba_free};
-
 void* fba_alloc_concurrently(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t) noexcept {
-  return self(ctx).alloc_concurrently(len, alignment);
+  return static_cast<FixedBufferAllocator*>(ctx)->alloc_concurrently(len, alignment);
 }
 constexpr Allocator::VTable fba_thread_safe_vtable{fba_alloc_concurrently, Allocator::no_resize, Allocator::no_remap,
                                                    Allocator::no_free};
 
 }  // namespace
 
-Allocator FixedBufferAllocator::allocator() noexcept { return Allocator(this, &fba_vtable); }
+Allocator FixedBufferAllocator::allocator() noexcept { return Allocator(this, &vtable_for<FixedBufferAllocator>); }
 Allocator FixedBufferAllocator::thread_safe_allocator() noexcept { return Allocator(this, &fba_thread_safe_vtable); }
 
 }  // namespace zheap

@@ -10,8 +10,6 @@ namespace {
 // Two pointers, three numbers and the words around them fit with room to spare.
 constexpr std::size_t line_capacity = 160;
 
-LoggingAllocator& self(void* ctx) noexcept { return *static_cast<LoggingAllocator*>(ctx); }
-
 void write_to_stderr(void*, const char* line, std::size_t len) { os::write_stderr(line, len); }
 void drop_line(void*, const char*, std::size_t) {}
 
@@ -36,57 +34,50 @@ void append_result_pointer(support::BufferWriter& line, const void* result) noex
 LogSink LogSink::stderr_sink() noexcept { return LogSink{write_to_stderr, nullptr}; }
 LogSink LogSink::discard() noexcept { return LogSink{drop_line, nullptr}; }
 
-constinit const Allocator::VTable LoggingAllocator::vtable{alloc, resize, remap, free};
+Allocator LoggingAllocator::allocator() noexcept { return Allocator(this, &vtable_for<LoggingAllocator>); }
 
-Allocator LoggingAllocator::allocator() noexcept { return Allocator(this, &vtable); }
-
-void* LoggingAllocator::alloc(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
-  LoggingAllocator& s = self(ctx);
-  void* result = s.child_.raw_alloc(len, alignment, ret_addr);
+void* LoggingAllocator::alloc(std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
+  void* result = child_.raw_alloc(len, alignment, ret_addr);
   char buffer[line_capacity];
   support::BufferWriter line(buffer);
   describe_call(line, "alloc", nullptr, len, alignment);
   append_result_pointer(line, result);
   line.character('\n');
-  s.sink_.write(s.sink_.ctx, line.c_str(), line.size());
+  sink_.write(sink_.ctx, line.c_str(), line.size());
   return result;
 }
 
-bool LoggingAllocator::resize(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+bool LoggingAllocator::resize(void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
                               std::uintptr_t ret_addr) noexcept {
-  LoggingAllocator& s = self(ctx);
-  const bool resized = s.child_.raw_resize(memory, len, alignment, new_len, ret_addr);
+  const bool resized = child_.raw_resize(memory, len, alignment, new_len, ret_addr);
   char buffer[line_capacity];
   support::BufferWriter line(buffer);
   describe_call(line, "resize", memory, len, alignment);
   line.text(" new_len=").unsigned_decimal(new_len).text(resized ? " -> ok\n" : " -> refused\n");
-  s.sink_.write(s.sink_.ctx, line.c_str(), line.size());
+  sink_.write(sink_.ctx, line.c_str(), line.size());
   return resized;
 }
 
-void* LoggingAllocator::remap(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+void* LoggingAllocator::remap(void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
                               std::uintptr_t ret_addr) noexcept {
-  LoggingAllocator& s = self(ctx);
-  void* result = s.child_.raw_remap(memory, len, alignment, new_len, ret_addr);
+  void* result = child_.raw_remap(memory, len, alignment, new_len, ret_addr);
   char buffer[line_capacity];
   support::BufferWriter line(buffer);
   describe_call(line, "remap", memory, len, alignment);
   line.text(" new_len=").unsigned_decimal(new_len);
   append_result_pointer(line, result);
   line.character('\n');
-  s.sink_.write(s.sink_.ctx, line.c_str(), line.size());
+  sink_.write(sink_.ctx, line.c_str(), line.size());
   return result;
 }
 
-void LoggingAllocator::free(void* ctx, void* memory, std::size_t len, Alignment alignment,
-                            std::uintptr_t ret_addr) noexcept {
-  LoggingAllocator& s = self(ctx);
-  s.child_.raw_free(memory, len, alignment, ret_addr);
+void LoggingAllocator::free(void* memory, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
+  child_.raw_free(memory, len, alignment, ret_addr);
   char buffer[line_capacity];
   support::BufferWriter line(buffer);
   describe_call(line, "free", memory, len, alignment);
   line.character('\n');
-  s.sink_.write(s.sink_.ctx, line.c_str(), line.size());
+  sink_.write(sink_.ctx, line.c_str(), line.size());
 }
 
 }  // namespace zheap

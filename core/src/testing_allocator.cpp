@@ -2,13 +2,7 @@
 
 namespace zheap {
 
-namespace {
-TestingAllocator& self(void* ctx) noexcept { return *static_cast<TestingAllocator*>(ctx); }
-}  // namespace
-
-constinit const Allocator::VTable TestingAllocator::vtable{alloc, resize, remap, free};
-
-Allocator TestingAllocator::allocator() noexcept { return Allocator(this, &vtable); }
+Allocator TestingAllocator::allocator() noexcept { return Allocator(this, &vtable_for<TestingAllocator>); }
 
 std::size_t TestingAllocator::leaked_blocks() const noexcept {
   MutexLock lock(mutex_);
@@ -50,60 +44,55 @@ bool TestingAllocator::is_live(const void* memory) noexcept {
   return false;
 }
 
-void* TestingAllocator::alloc(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
-  TestingAllocator& s = self(ctx);
-  void* memory = s.child_.raw_alloc(len, alignment, ret_addr);
+void* TestingAllocator::alloc(std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
+  void* memory = child_.raw_alloc(len, alignment, ret_addr);
   if (memory == nullptr) return nullptr;
   bool recorded;
   {
-    MutexLock lock(s.mutex_);
-    recorded = s.live_.insert(memory, len, alignment);
+    MutexLock lock(mutex_);
+    recorded = live_.insert(memory, len, alignment);
   }
   if (!recorded) {  // a block it cannot track would be a false leak report later
-    s.child_.raw_free(memory, len, alignment, ret_addr);
+    child_.raw_free(memory, len, alignment, ret_addr);
     return nullptr;
   }
   return memory;
 }
 
-bool TestingAllocator::resize(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+bool TestingAllocator::resize(void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
                               std::uintptr_t ret_addr) noexcept {
-  TestingAllocator& s = self(ctx);
-  if (!s.is_live(memory)) return false;
-  if (!s.child_.raw_resize(memory, len, alignment, new_len, ret_addr)) return false;
-  MutexLock lock(s.mutex_);
-  s.live_.set_len(memory, new_len);
+  if (!is_live(memory)) return false;
+  if (!child_.raw_resize(memory, len, alignment, new_len, ret_addr)) return false;
+  MutexLock lock(mutex_);
+  live_.set_len(memory, new_len);
   return true;
 }
 
-void* TestingAllocator::remap(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+void* TestingAllocator::remap(void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
                               std::uintptr_t ret_addr) noexcept {
-  TestingAllocator& s = self(ctx);
-  if (!s.is_live(memory)) return nullptr;
-  void* moved = s.child_.raw_remap(memory, len, alignment, new_len, ret_addr);
+  if (!is_live(memory)) return nullptr;
+  void* moved = child_.raw_remap(memory, len, alignment, new_len, ret_addr);
   if (moved == nullptr) return nullptr;
-  MutexLock lock(s.mutex_);
+  MutexLock lock(mutex_);
   if (moved == memory) {
-    s.live_.set_len(memory, new_len);
+    live_.set_len(memory, new_len);
   } else {
-    s.live_.erase(memory);
+    live_.erase(memory);
     // Erasing made room, so this insert cannot need to grow the table.
-    s.live_.insert(moved, new_len, alignment);
+    live_.insert(moved, new_len, alignment);
   }
   return moved;
 }
 
-void TestingAllocator::free(void* ctx, void* memory, std::size_t len, Alignment alignment,
-                            std::uintptr_t ret_addr) noexcept {
-  TestingAllocator& s = self(ctx);
+void TestingAllocator::free(void* memory, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
   {
-    MutexLock lock(s.mutex_);
-    if (!s.live_.erase(memory)) {
-      s.invalid_calls_ += 1;
+    MutexLock lock(mutex_);
+    if (!live_.erase(memory)) {
+      invalid_calls_ += 1;
       return;
     }
   }
-  s.child_.raw_free(memory, len, alignment, ret_addr);
+  child_.raw_free(memory, len, alignment, ret_addr);
 }
 
 }  // namespace zheap

@@ -9,8 +9,6 @@ namespace zheap {
 
 namespace {
 
-ValidatingAllocator& self(void* ctx) noexcept { return *static_cast<ValidatingAllocator*>(ctx); }
-
 void report_to_stderr_and_abort(void*, const ContractViolation& v) {
   char buffer[256];
   support::BufferWriter line(buffer);
@@ -50,9 +48,7 @@ ViolationHandler ViolationHandler::report_and_abort() noexcept {
   return ViolationHandler{report_to_stderr_and_abort, nullptr};
 }
 
-constinit const Allocator::VTable ValidatingAllocator::vtable{alloc, resize, remap, free};
-
-Allocator ValidatingAllocator::allocator() noexcept { return Allocator(this, &vtable); }
+Allocator ValidatingAllocator::allocator() noexcept { return Allocator(this, &vtable_for<ValidatingAllocator>); }
 
 std::size_t ValidatingAllocator::violations() const noexcept {
   MutexLock lock(mutex_);
@@ -126,87 +122,82 @@ bool ValidatingAllocator::record_allocated(const char* operation, void* memory, 
   return recorded;
 }
 
-void* ValidatingAllocator::alloc(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
-  ValidatingAllocator& s = self(ctx);
+void* ValidatingAllocator::alloc(std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
   if (len == 0) {
-    s.report(violation_of(ViolationKind::zero_length, "alloc", nullptr, len, alignment));
+    report(violation_of(ViolationKind::zero_length, "alloc", nullptr, len, alignment));
     return nullptr;
   }
-  void* memory = s.child_.raw_alloc(len, alignment, ret_addr);
+  void* memory = child_.raw_alloc(len, alignment, ret_addr);
   if (memory == nullptr) return nullptr;
-  if (!s.record_allocated("alloc", memory, len, alignment)) {  // untracked, it would be a false report later
-    s.child_.raw_free(memory, len, alignment, ret_addr);
+  if (!record_allocated("alloc", memory, len, alignment)) {  // untracked, it would be a false report later
+    child_.raw_free(memory, len, alignment, ret_addr);
     return nullptr;
   }
   return memory;
 }
 
-bool ValidatingAllocator::resize(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+bool ValidatingAllocator::resize(void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
                                  std::uintptr_t ret_addr) noexcept {
-  ValidatingAllocator& s = self(ctx);
   ContractViolation violation;
   LiveBlockTable::Block recorded;
-  if (s.check_existing_block("resize", memory, len, alignment, violation, recorded) != Check::ok) {
-    s.report(violation);
+  if (check_existing_block("resize", memory, len, alignment, violation, recorded) != Check::ok) {
+    report(violation);
     return false;
   }
   if (new_len == 0) {
-    s.report(violation_of(ViolationKind::zero_length, "resize", memory, new_len, alignment));
+    report(violation_of(ViolationKind::zero_length, "resize", memory, new_len, alignment));
     return false;
   }
-  if (!s.child_.raw_resize(memory, len, alignment, new_len, ret_addr)) return false;
-  MutexLock lock(s.mutex_);
-  s.live_.set_len(memory, new_len);
+  if (!child_.raw_resize(memory, len, alignment, new_len, ret_addr)) return false;
+  MutexLock lock(mutex_);
+  live_.set_len(memory, new_len);
   return true;
 }
 
-void* ValidatingAllocator::remap(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+void* ValidatingAllocator::remap(void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
                                  std::uintptr_t ret_addr) noexcept {
-  ValidatingAllocator& s = self(ctx);
   ContractViolation violation;
   LiveBlockTable::Block recorded;
-  if (s.check_existing_block("remap", memory, len, alignment, violation, recorded) != Check::ok) {
-    s.report(violation);
+  if (check_existing_block("remap", memory, len, alignment, violation, recorded) != Check::ok) {
+    report(violation);
     return nullptr;
   }
   if (new_len == 0) {
-    s.report(violation_of(ViolationKind::zero_length, "remap", memory, new_len, alignment));
+    report(violation_of(ViolationKind::zero_length, "remap", memory, new_len, alignment));
     return nullptr;
   }
-  void* moved = s.child_.raw_remap(memory, len, alignment, new_len, ret_addr);
+  void* moved = child_.raw_remap(memory, len, alignment, new_len, ret_addr);
   if (moved == nullptr) return nullptr;
   if (moved == memory) {
-    MutexLock lock(s.mutex_);
-    s.live_.set_len(memory, new_len);
+    MutexLock lock(mutex_);
+    live_.set_len(memory, new_len);
     return moved;
   }
   {
-    MutexLock lock(s.mutex_);
-    s.live_.erase(memory);
-    s.remember_freed(memory);
+    MutexLock lock(mutex_);
+    live_.erase(memory);
+    remember_freed(memory);
   }
   // The erase above made room, so recording cannot need to grow the table and fail.
-  s.record_allocated("remap", moved, new_len, alignment);
+  record_allocated("remap", moved, new_len, alignment);
   return moved;
 }
 
-void ValidatingAllocator::free(void* ctx, void* memory, std::size_t len, Alignment alignment,
-                               std::uintptr_t ret_addr) noexcept {
-  ValidatingAllocator& s = self(ctx);
+void ValidatingAllocator::free(void* memory, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
   ContractViolation violation;
   LiveBlockTable::Block recorded;
-  const Check check = s.check_existing_block("free", memory, len, alignment, violation, recorded);
+  const Check check = check_existing_block("free", memory, len, alignment, violation, recorded);
   if (check == Check::unknown) {
-    s.report(violation);
+    report(violation);
     return;
   }
   {
-    MutexLock lock(s.mutex_);
-    s.live_.erase(memory);
-    s.remember_freed(memory);
+    MutexLock lock(mutex_);
+    live_.erase(memory);
+    remember_freed(memory);
   }
-  if (check == Check::mismatch) s.report(violation);
-  s.child_.raw_free(memory, recorded.len, recorded.alignment, ret_addr);
+  if (check == Check::mismatch) report(violation);
+  child_.raw_free(memory, recorded.len, recorded.alignment, ret_addr);
 }
 
 }  // namespace zheap

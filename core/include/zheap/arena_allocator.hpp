@@ -22,8 +22,10 @@
 #pragma once
 
 #include <zheap/allocator.hpp>
+#include <zheap/vtable_for.hpp>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace zheap {
 
@@ -55,10 +57,11 @@ class ArenaAllocator {
   // Usable bytes in the buffers the arena holds, excluding its own buffer headers.
   std::size_t query_capacity() const noexcept;
 
-  // The vtable entries (also used by MemoryPool).
-  void* alloc(std::size_t len, Alignment alignment) noexcept;
-  bool resize(void* memory, std::size_t len, std::size_t new_len) noexcept;
-  void free(void* memory, std::size_t len) noexcept;
+  // alloc, resize, remap, free: THE CONTRACT's operations (signatures in vtable_for.hpp);
+  // allocator() hands them out through vtable_for, and MemoryPool calls alloc directly.
+  // The arena records no return addresses and needs no alignment to resize or free: those
+  // arguments are ignored.
+  ZHEAP_ALLOCATOR_OPERATIONS;
 
  private:
   struct Buffer;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <zheap/allocator.hpp>
+#include <zheap/vtable_for.hpp>
 
 #include <cstdint>
 
@@ -39,15 +40,11 @@ class FailingAllocator {
   // Whether a failure was injected (not: whether the child itself ran out).
   bool has_induced_failure() const noexcept { return has_induced_failure_; }
 
- private:
-  static void* alloc(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept;
-  static bool resize(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
-                     std::uintptr_t ret_addr) noexcept;
-  static void* remap(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
-                     std::uintptr_t ret_addr) noexcept;
-  static void free(void* ctx, void* memory, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept;
-  static const Allocator::VTable vtable;
+  // alloc, resize, remap, free: THE CONTRACT's operations, with the signatures declared in
+  // vtable_for.hpp; allocator() hands them out through vtable_for.
+  ZHEAP_ALLOCATOR_OPERATIONS;
 
+ private:
   void account_resize(std::size_t len, std::size_t new_len) noexcept;
 
   Allocator child_;

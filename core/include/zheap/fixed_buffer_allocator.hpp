@@ -17,9 +17,11 @@
 #pragma once
 
 #include <zheap/allocator.hpp>
+#include <zheap/vtable_for.hpp>
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 
 namespace zheap {
@@ -55,10 +57,11 @@ class FixedBufferAllocator {
   // Bytes from the start of the buffer to the end of the last allocation.
   std::size_t end_index() const noexcept { return end_index_.load(std::memory_order_relaxed); }
 
-  // The vtable entries, for allocators built on this one (StackFallbackAllocator).
-  void* alloc(std::size_t len, Alignment alignment) noexcept;
-  bool resize(void* memory, std::size_t len, std::size_t new_len) noexcept;
-  void free(void* memory, std::size_t len) noexcept;
+  // alloc, resize, remap, free: THE CONTRACT's operations (signatures in vtable_for.hpp);
+  // allocator() hands them out through vtable_for, and allocators built on this one
+  // (StackFallbackAllocator) call them directly. Return addresses are not recorded and
+  // resize / free need no alignment: those arguments are ignored.
+  ZHEAP_ALLOCATOR_OPERATIONS;
   void* alloc_concurrently(std::size_t len, Alignment alignment) noexcept;  // thread_safe_allocator()'s alloc
 
  private:

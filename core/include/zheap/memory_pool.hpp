@@ -82,7 +82,7 @@ class MemoryPool {
     if (count == 0) return true;
     std::size_t bytes;
     if (__builtin_mul_overflow(count, slot_size, &bytes)) return false;
-    auto* slots = static_cast<std::byte*>(arena_.alloc(bytes, Alignment::of_bytes(slot_alignment)));
+    auto* slots = static_cast<std::byte*>(alloc_slots(bytes));
     if (slots == nullptr) return false;
     for (std::size_t i = count; i-- > 0;) push(slots + i * slot_size);  // lowest address on top
     slots_made_ += count;
@@ -136,13 +136,16 @@ class MemoryPool {
 
   void push(void* slot) noexcept { free_ = ::new (slot) FreeSlot{free_}; }
 
+  // `bytes` of slot-aligned memory from the arena (which records no return addresses).
+  void* alloc_slots(std::size_t bytes) noexcept { return arena_.alloc(bytes, Alignment::of_bytes(slot_alignment), 0); }
+
   void* take_slot() noexcept {
     if (FreeSlot* slot = free_) {
       free_ = slot->next;
       return slot;
     }
     if (slots_made_ >= slot_limit_) return nullptr;
-    void* slot = arena_.alloc(slot_size, Alignment::of_bytes(slot_alignment));
+    void* slot = alloc_slots(slot_size);
     if (slot != nullptr) ++slots_made_;
     return slot;
   }

@@ -15,8 +15,10 @@
 
 #include <zheap/allocator.hpp>
 #include <zheap/fixed_buffer_allocator.hpp>
+#include <zheap/vtable_for.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 
 namespace zheap {
@@ -30,35 +32,33 @@ class StackFallbackAllocator {
   StackFallbackAllocator(const StackFallbackAllocator&) = delete;
   StackFallbackAllocator& operator=(const StackFallbackAllocator&) = delete;
 
-  Allocator get() noexcept { return Allocator(this, &vtable); }
+  Allocator get() noexcept { return Allocator(this, &vtable_for<StackFallbackAllocator>); }
   Allocator fallback_allocator() const noexcept { return fallback_; }
 
   // Whether `p` lies in the inline buffer (then it was not served by the fallback).
   bool owns_ptr(const void* p) const noexcept { return inline_.owns_ptr(p); }
 
+  // THE CONTRACT's operations; get() hands them out through vtable_for.
+  void* alloc(std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
+    if (void* p = inline_.alloc(len, alignment, ret_addr)) return p;
+    return fallback_.raw_alloc(len, alignment, ret_addr);
+  }
+  bool resize(void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+              std::uintptr_t ret_addr) noexcept {
+    if (owns_ptr(memory)) return inline_.resize(memory, len, alignment, new_len, ret_addr);
+    return fallback_.raw_resize(memory, len, alignment, new_len, ret_addr);
+  }
+  void* remap(void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
+              std::uintptr_t ret_addr) noexcept {
+    if (owns_ptr(memory)) return inline_.remap(memory, len, alignment, new_len, ret_addr);
+    return fallback_.raw_remap(memory, len, alignment, new_len, ret_addr);
+  }
+  void free(void* memory, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
+    if (owns_ptr(memory)) return inline_.free(memory, len, alignment, ret_addr);
+    fallback_.raw_free(memory, len, alignment, ret_addr);
+  }
+
  private:
-  static StackFallbackAllocator& self(void* ctx) noexcept { return *static_cast<StackFallbackAllocator*>(ctx); }
-
-  static void* alloc(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
-    if (void* p = self(ctx).inline_.alloc(len, alignment)) return p;
-    return self(ctx).fallback_.raw_alloc(len, alignment, ret_addr);
-  }
-  static bool resize(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
-                     std::uintptr_t ret_addr) noexcept {
-    if (self(ctx).owns_ptr(memory)) return self(ctx).inline_.resize(memory, len, new_len);
-    return self(ctx).fallback_.raw_resize(memory, len, alignment, new_len, ret_addr);
-  }
-  static void* remap(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
-                     std::uintptr_t ret_addr) noexcept {
-    if (self(ctx).owns_ptr(memory)) return self(ctx).inline_.resize(memory, len, new_len) ? memory : nullptr;
-    return self(ctx).fallback_.raw_remap(memory, len, alignment, new_len, ret_addr);
-  }
-  static void free(void* ctx, void* memory, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept {
-    if (self(ctx).owns_ptr(memory)) return self(ctx).inline_.free(memory, len);
-    self(ctx).fallback_.raw_free(memory, len, alignment, ret_addr);
-  }
-  static constexpr Allocator::VTable vtable{alloc, resize, remap, free};
-
   Allocator fallback_;
   alignas(std::max_align_t) std::byte buffer_[N];
   FixedBufferAllocator inline_{std::span<std::byte>(buffer_, N)};

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <zheap/allocator.hpp>
+#include <zheap/vtable_for.hpp>
 #include <zheap/live_block_table.hpp>
 #include <zheap/mutex.hpp>
 #include <zheap/page_allocator.hpp>
@@ -46,15 +47,11 @@ class TestingAllocator {
   // Frees every live block to the child; afterwards leaked_blocks() is 0.
   void release_leaked_blocks() noexcept;
 
- private:
-  static void* alloc(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept;
-  static bool resize(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
-                     std::uintptr_t ret_addr) noexcept;
-  static void* remap(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
-                     std::uintptr_t ret_addr) noexcept;
-  static void free(void* ctx, void* memory, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept;
-  static const Allocator::VTable vtable;
+  // alloc, resize, remap, free: THE CONTRACT's operations, with the signatures declared in
+  // vtable_for.hpp; allocator() hands them out through vtable_for.
+  ZHEAP_ALLOCATOR_OPERATIONS;
 
+ private:
   bool is_live(const void* memory) noexcept;
 
   Allocator child_;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <zheap/allocator.hpp>
+#include <zheap/vtable_for.hpp>
 #include <zheap/mutex.hpp>
 
 namespace zheap {
@@ -24,15 +25,11 @@ class ThreadSafeAllocator {
   Allocator allocator() noexcept;
   Allocator child() const noexcept { return child_; }
 
- private:
-  static void* alloc(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept;
-  static bool resize(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
-                     std::uintptr_t ret_addr) noexcept;
-  static void* remap(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
-                     std::uintptr_t ret_addr) noexcept;
-  static void free(void* ctx, void* memory, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept;
-  static const Allocator::VTable vtable;
+  // alloc, resize, remap, free: THE CONTRACT's operations, with the signatures declared in
+  // vtable_for.hpp; allocator() hands them out through vtable_for.
+  ZHEAP_ALLOCATOR_OPERATIONS;
 
+ private:
   Allocator child_;
   Mutex mutex_;
 };

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <zheap/allocator.hpp>
+#include <zheap/vtable_for.hpp>
 #include <zheap/live_block_table.hpp>
 #include <zheap/mutex.hpp>
 
@@ -69,15 +70,11 @@ class ValidatingAllocator {
   std::size_t violations() const noexcept;
   std::size_t live_blocks() const noexcept;
 
- private:
-  static void* alloc(void* ctx, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept;
-  static bool resize(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
-                     std::uintptr_t ret_addr) noexcept;
-  static void* remap(void* ctx, void* memory, std::size_t len, Alignment alignment, std::size_t new_len,
-                     std::uintptr_t ret_addr) noexcept;
-  static void free(void* ctx, void* memory, std::size_t len, Alignment alignment, std::uintptr_t ret_addr) noexcept;
-  static const Allocator::VTable vtable;
+  // alloc, resize, remap, free: THE CONTRACT's operations, with the signatures declared in
+  // vtable_for.hpp; allocator() hands them out through vtable_for.
+  ZHEAP_ALLOCATOR_OPERATIONS;
 
+ private:
   enum class Check { ok, unknown, mismatch };
   // Checks a call on an existing block; on a violation fills `violation` (and for a
   // mismatch, `recorded` with the live block, which a free then releases instead).

@@ -22,3 +22,4 @@
 #include <zheap/testing_allocator.hpp>
 #include <zheap/thread_safe_allocator.hpp>
 #include <zheap/validating_allocator.hpp>
+#include <zheap/vtable_for.hpp>
