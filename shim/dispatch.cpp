@@ -1,5 +1,7 @@
 #include "dispatch.hpp"
 
+#include <zheap/mutex.hpp>
+
 #include <cerrno>
 #include <cstring>
 
@@ -10,7 +12,6 @@
 #include "os/os.hpp"
 #include "report.hpp"
 #include "settings.hpp"
-#include "spin_lock.hpp"
 
 namespace zheap::shim {
 
@@ -19,7 +20,7 @@ namespace {
 [[gnu::tls_model("initial-exec")]] constinit thread_local bool inside_shim = false;
 
 // Lock order 1 (see dispatch.hpp). Held only while a heap is chosen and started.
-constinit SpinLock startup_lock;
+constinit Mutex startup_lock;
 
 const Heap* start_up() noexcept;
 
@@ -102,7 +103,7 @@ void fork_parent() noexcept {
 void fork_child() noexcept {
   const Heap& h = heap();
   if (h.fork_release != nullptr) h.fork_release();
-  startup_lock.reset();
+  startup_lock.unlock();  // the forking thread took it in fork_prepare
 }
 
 // --- start-up ------------------------------------------------------------------------

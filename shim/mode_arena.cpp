@@ -28,6 +28,8 @@
 // Refuses: alignments above 1 GiB.
 #include <pthread.h>
 
+#include <zheap/mutex.hpp>
+
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
@@ -40,7 +42,6 @@
 #include "os/os.hpp"
 #include "report.hpp"
 #include "settings.hpp"
-#include "spin_lock.hpp"
 
 namespace zheap::shim {
 
@@ -98,13 +99,13 @@ constinit std::size_t limit = 0;  // 0: no cap
 constinit std::atomic<std::size_t> committed{0};
 
 // Lock order 2a. Guards span_cursor and free_spans.
-constinit SpinLock span_lock;
+constinit Mutex span_lock;
 constinit std::uintptr_t span_cursor = 0;
 constinit Span free_spans[free_span_capacity] = {};
 constinit std::size_t free_span_count = 0;
 
 // Lock order 2b. Guards retired_head.
-constinit SpinLock retired_lock;
+constinit Mutex retired_lock;
 constinit ThreadState* retired_head = nullptr;
 
 constinit pthread_key_t state_key = 0;
@@ -134,7 +135,7 @@ void remember_free_span(std::uintptr_t begin, std::size_t len) noexcept {  // un
 }
 
 std::uintptr_t carve_span(std::size_t len, std::size_t alignment) noexcept {
-  SpinLockGuard guard(span_lock);
+  MutexLock guard(span_lock);
   for (std::size_t i = 0; i < free_span_count; ++i) {  // first fit
     const Span span = free_spans[i];
     const std::uintptr_t begin = align_up(span.begin, alignment);
@@ -161,7 +162,7 @@ std::uintptr_t take_span(std::size_t len, std::size_t alignment) noexcept {
   const std::uintptr_t begin = carve_span(len, alignment);
   if (begin != 0 && os::protect_read_write(reinterpret_cast<void*>(begin), len)) return begin;
   if (begin != 0) {
-    SpinLockGuard guard(span_lock);
+    MutexLock guard(span_lock);
     remember_free_span(begin, len);
   }
   committed.fetch_sub(len, std::memory_order_relaxed);
@@ -173,7 +174,7 @@ void give_span(std::uintptr_t begin, std::size_t len) noexcept {
   os::uncommit(reinterpret_cast<void*>(begin), len);
   errno = saved_errno;
   committed.fetch_sub(len, std::memory_order_relaxed);
-  SpinLockGuard guard(span_lock);
+  MutexLock guard(span_lock);
   remember_free_span(begin, len);
 }
 
@@ -182,13 +183,13 @@ void give_span(std::uintptr_t begin, std::size_t len) noexcept {
 void retire_thread_state(void* state) noexcept {  // pthread key destructor, at thread exit
   auto* s = static_cast<ThreadState*>(state);
   thread_state = nullptr;
-  SpinLockGuard guard(retired_lock);
+  MutexLock guard(retired_lock);
   s->next_retired = retired_head;
   retired_head = s;
 }
 
 ThreadState* adopt_retired_state() noexcept {
-  SpinLockGuard guard(retired_lock);
+  MutexLock guard(retired_lock);
   ThreadState* s = retired_head;
   if (s != nullptr) retired_head = s->next_retired;
   return s;
