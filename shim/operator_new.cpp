@@ -8,9 +8,10 @@
 // RSS and ~0.9 ms of start-up (measured on /bin/true, tests/shim/measure_overhead.sh), and
 // most preloaded programs are C. Only the out-of-memory path needs the C++ runtime, and a
 // program that calls operator new has it loaded, so that path finds it with dlsym:
-// get_new_handler, and __throw_bad_alloc to throw. This file is built with exceptions (the
-// bad_alloc passes through its frames) but catches nothing, so it needs no personality
-// routine. A nothrow new whose handler may throw delegates to the C++ runtime's own
+// get_new_handler, and __throw_bad_alloc to throw. The bad_alloc passes through this
+// file's frames, which catch nothing and clean nothing up: their unwind tables are all it
+// needs, so the file is built without exceptions (and so without a personality routine,
+// which g++ would otherwise attach to every operator that reads its return address). A nothrow new whose handler may throw delegates to the C++ runtime's own
 // nothrow operator, which calls zheap's throwing one inside its try block.
 #include <dlfcn.h>
 
