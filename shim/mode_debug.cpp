@@ -21,9 +21,11 @@
 // hands them back there; an error found then is one unsymbolized line (no nested report,
 // so no deadlock on the symbolizer's lock). Reports go to stderr.
 //
-// Fork: the DebugAllocator's locks (and the stack depot's), then the smp allocator's, are
-// taken before fork and released after it in both processes.
+// Exit: a destructor checks every block once more (check_blocks_at_exit).
+// Fork: the report lock, the DebugAllocator's locks (and the stack depot's), then the smp
+// allocator's, are taken before fork and released after it in both processes.
 #include <zheap/debug_allocator.hpp>
+#include <zheap/mutex.hpp>
 #include <zheap/smp_allocator.hpp>
 
 #include <cstring>
@@ -43,6 +45,8 @@ alignas(DebugAllocator) constinit unsigned char debug_storage[sizeof(DebugAlloca
 constinit DebugAllocator* debug_heap = nullptr;  // set once, at start-up, before any use
 
 constexpr std::size_t default_alignment = 16;
+
+constinit Mutex report_lock;  // serializes reports (report_debug_error)
 
 AllocationFamily allocation_family(Api api) noexcept {
   switch (api) {
@@ -158,12 +162,14 @@ std::size_t debug_usable_size(void* ptr) noexcept {
 }
 
 void debug_fork_prepare() noexcept {
+  report_lock.lock();
   debug_heap->lock_for_fork();
   smp::fork_prepare();
 }
 void debug_fork_release() noexcept {
   smp::fork_parent();  // unlocking is right in the child too
   debug_heap->unlock_after_fork();
+  report_lock.unlock();
 }
 
 // --- reports -------------------------------------------------------------------------
@@ -174,7 +180,11 @@ void report_debug_error(void* /*context*/, const DebugError& error) noexcept {
     return;
   }
   const ReentryGuard symbolizing;  // its allocations go to glibc (see the top of the file)
+  // One report at a time, so that threads finding errors together do not interleave
+  // their lines. Never taken by a nested report (above), so it cannot deadlock.
+  report_lock.lock();
   write_debug_error(2, error);
+  report_lock.unlock();
 }
 
 OnError on_error(ErrorAction action) noexcept {
@@ -218,6 +228,15 @@ constinit const Heap debug_heap_entries = {
     .fork_release = debug_fork_release,
     .detailed = &debug_entries,
 };
+
+// At exit (after the program's atexit handlers and static destructors; see exports.cpp):
+// every live block's redzones and every quarantined block's poison are checked, so an
+// overflow of a block never freed, or a write after free still in quarantine, is found.
+// The leaks leak_check() also returns are not reported yet (the leak report is to come).
+[[gnu::destructor]] void check_blocks_at_exit() {
+  if (debug_heap == nullptr || reentered()) return;
+  const LeakReport unreported = debug_heap->leak_check();
+}
 
 }  // namespace
 
