@@ -18,26 +18,34 @@ T* opaque(T* p) {
   return p;
 }
 
+// After the bug's call: keeps that call out of tail position, so that the function's own
+// frame is still on the stack (optimized builds would jump to free and leave only main).
+inline void no_tail_call() { asm volatile("" ::: "memory"); }
+
 [[gnu::noinline]] void double_free() {
   char* p = static_cast<char*>(std::malloc(40));
   std::free(p);
   std::free(opaque(p));  // bug: double_free
+  no_tail_call();
 }
 
 [[gnu::noinline]] void malloc_delete() {
   int* p = static_cast<int*>(std::malloc(sizeof(int)));
   delete opaque(p);  // bug: malloc_delete
+  no_tail_call();
 }
 
 [[gnu::noinline]] void new_array_delete() {
   long* p = new long[8];
   delete opaque(p);  // bug: new_array_delete
+  no_tail_call();
 }
 
 [[gnu::noinline]] void overflow() {
   char* p = static_cast<char*>(std::malloc(24));
   std::memset(opaque(p), 'x', 25);
   std::free(p);  // bug: overflow
+  no_tail_call();
 }
 
 [[gnu::noinline]] void write_after_free() {
@@ -49,6 +57,7 @@ T* opaque(T* p) {
 [[gnu::noinline]] void stack_free() {
   char on_stack[64] = {};
   std::free(opaque(on_stack + 16));  // bug: stack_free
+  no_tail_call();
 }
 
 }  // namespace
