@@ -63,31 +63,43 @@ inline void* allocate_aligned(std::size_t size, std::size_t alignment, Api famil
   return p;
 }
 
-// free() with the layers watching, on a heap that may change errno, or on one with
-// DetailedEntries: kept out of line so that the fast path of free() needs no stack frame.
-// `size` and `alignment`: a sized or aligned delete's, 0 when not given.
-[[gnu::noinline]] inline void release_observed(const Heap& h, void* ptr, Api family, const char* function,
-                                               std::uintptr_t caller, std::size_t size,
-                                               std::size_t alignment) noexcept {
+// free() with the layers watching, or on a heap that may change errno: kept out of line
+// so that the fast path of free() needs no stack frame.
+[[gnu::noinline]] inline void release_observed(const Heap& h, void* ptr, Api family, const char* function) noexcept {
   const int saved_errno = errno;  // free() never changes errno (POSIX 2024, glibc)
   if (layers::observes_frees()) layers::on_free(ptr, usable_size_of(h, ptr), family);
-  if (h.detailed != nullptr && heap_owns(h, ptr)) {
+  release_pointer(h, ptr, function);
+  errno = saved_errno;
+}
+
+// The same for a heap with DetailedEntries (debug mode). `size` and `alignment`: a sized
+// or aligned delete's, 0 when not given. Six arguments, all in registers: free() keeps
+// no stack frame.
+[[gnu::noinline]] inline void release_detailed(const Heap& h, void* ptr, Api family, std::size_t size,
+                                               std::size_t alignment, std::uintptr_t caller) noexcept {
+  const int saved_errno = errno;
+  if (layers::observes_frees()) layers::on_free(ptr, usable_size_of(h, ptr), family);
+  if (heap_owns(h, ptr)) {
     h.detailed->release(ptr, family, size, alignment, caller);
   } else {
-    release_pointer(h, ptr, function);
+    release_not_owned(h, ptr, "free");
   }
   errno = saved_errno;
 }
 
-inline void release(void* ptr, Api family, const char* function, std::uintptr_t caller, std::size_t size = 0,
-                    std::size_t alignment = 0) noexcept {
+[[gnu::always_inline]] inline void release(void* ptr, Api family, const char* function, std::uintptr_t caller,
+                                           std::size_t size = 0, std::size_t alignment = 0) noexcept {
   if (ptr == nullptr) return;
   const Heap& h = heap();
   if (h.libc_conformant && !layers::active()) [[likely]] {
     release_pointer(h, ptr, function);
     return;
   }
-  release_observed(h, ptr, family, function, caller, size, alignment);
+  if (h.detailed != nullptr) {
+    release_detailed(h, ptr, family, size, alignment, caller);
+    return;
+  }
+  release_observed(h, ptr, family, function);
 }
 
 // A free that knows the size the block was asked with (sized delete, free_sized).
@@ -112,14 +124,20 @@ inline void* memalign_checked(std::size_t alignment, std::size_t size, Api famil
 
 // --- the C API -----------------------------------------------------------------------
 
-inline void* malloc(std::size_t size, std::uintptr_t caller) noexcept {
-  const Heap& h = heap();
-  if (h.libc_conformant && !layers::active()) [[likely]] return h.allocate_default(size);
+// malloc() with the layers watching or on a heap that is not libc-conformant: out of
+// line, so that malloc's fast path stays a few instructions and a jump.
+[[gnu::noinline]] inline void* malloc_observed(const Heap& h, std::size_t size, std::uintptr_t caller) noexcept {
   if (size > max_request || !layers::admit(size)) [[unlikely]] return fail_enomem();
   void* p = heap_allocate(h, size, default_alignment, Api::malloc, caller);
   if (p == nullptr) [[unlikely]] return fail_enomem();
   observe_alloc(p, Api::malloc, size, 0);
   return p;
+}
+
+[[gnu::always_inline]] inline void* malloc(std::size_t size, std::uintptr_t caller) noexcept {
+  const Heap& h = heap();
+  if (h.libc_conformant && !layers::active()) [[likely]] return h.allocate_default(size);
+  return malloc_observed(h, size, caller);
 }
 
 inline void free(void* ptr, std::uintptr_t caller) noexcept { release(ptr, Api::free, "free", caller); }
