@@ -19,7 +19,7 @@
 // new): the error handler marks the thread as inside the shim (ReentryGuard), and while it
 // is, this heap serves allocations from glibc's malloc (bootstrap without glibc) and
 // hands them back there; an error found then is one unsymbolized line (no nested report,
-// so no deadlock on the symbolizer's lock). Reports go to stderr.
+// so no deadlock on the symbolizer's lock). Reports go to stderr, or to ZHEAP_REPORT.
 //
 // Exit: a destructor checks every block once more (check_blocks_at_exit).
 // Fork: the report lock, the DebugAllocator's locks (and the stack depot's), then the smp
@@ -34,6 +34,8 @@
 #include "dispatch.hpp"
 #include "glibc_chunks.hpp"
 #include "options.hpp"
+#include "os/os.hpp"
+#include "output_file.hpp"
 #include "report.hpp"
 #include "smp/smp.hpp"
 
@@ -47,6 +49,12 @@ constinit DebugAllocator* debug_heap = nullptr;  // set once, at start-up, befor
 constexpr std::size_t default_alignment = 16;
 
 constinit Mutex report_lock;  // serializes reports (report_debug_error)
+
+// ZHEAP_REPORT's descriptor, opened at a process's first report (so that `%p` names the
+// process that reports, a forked child included); stderr when unset or unopenable.
+// Written under report_lock.
+constinit int report_fd = -1;
+constinit int report_fd_process = 0;
 
 AllocationFamily allocation_family(Api api) noexcept {
   switch (api) {
@@ -174,6 +182,17 @@ void debug_fork_release() noexcept {
 
 // --- reports -------------------------------------------------------------------------
 
+int report_destination() noexcept {
+  const Options& o = options();
+  if (o.report.empty()) return 2;
+  const int process = os::process_id();
+  if (report_fd_process != process) {  // first report of this process
+    report_fd_process = process;
+    report_fd = open_output_file("ZHEAP_REPORT", o.report.c_str());
+  }
+  return report_fd >= 0 ? report_fd : 2;
+}
+
 void report_debug_error(void* /*context*/, const DebugError& error) noexcept {
   if (reentered()) {
     report_nested_debug_error(debug_error_name(error.kind), error.address);
@@ -183,7 +202,7 @@ void report_debug_error(void* /*context*/, const DebugError& error) noexcept {
   // One report at a time, so that threads finding errors together do not interleave
   // their lines. Never taken by a nested report (above), so it cannot deadlock.
   report_lock.lock();
-  write_debug_error(2, error);
+  write_debug_error(report_destination(), error);
   report_lock.unlock();
 }
 

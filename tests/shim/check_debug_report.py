@@ -3,16 +3,20 @@
 and checks the report: the error's name, and the function and file:line of the line
 marked `// bug: KIND` in the program's source.
 
-  check_debug_report.py LIBZHEAP PROGRAM SOURCE KIND abort|report
+  check_debug_report.py LIBZHEAP PROGRAM SOURCE KIND abort|report [--to-file]
 
 abort: the default ZHEAP_ON_ERROR; the process must die of SIGABRT after the report.
 report: ZHEAP_ON_ERROR=report; the process must carry on and exit 0.
+--to-file: ZHEAP_REPORT=<temporary directory>/report.%p; the report must be in the file
+named with the child's pid, and not on stderr.
 """
+import glob
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 
 # The error each bug must be reported as (the names in core/src/debug/debug_report.cpp).
 EXPECTED_ERROR = {
@@ -38,13 +42,35 @@ def marked_line(source, kind):
     sys.exit(f"no line marked '// bug: {kind}' in {source}")
 
 
+def run_pid(run, files):
+    """The pid the report's first line names (==PID==ERROR), which must name the file."""
+    for name in files:
+        first = open(name).readline()
+        found = re.match(r"==(\d+)==", first)
+        if found:
+            return int(found.group(1))
+    return -1
+
+
 def main():
     libzheap, program, source, kind, on_error = sys.argv[1:6]
     line, function = marked_line(source, kind)
+    to_file = sys.argv[6:] == ["--to-file"]
     env = dict(os.environ, LD_PRELOAD=libzheap, ZHEAP_ALLOCATOR="debug", ZHEAP_ON_ERROR=on_error)
-    run = subprocess.run([program, kind], env=env, capture_output=True, text=True, timeout=60)
-    report = run.stderr
     failures = []
+    with tempfile.TemporaryDirectory() as directory:
+        if to_file:
+            env["ZHEAP_REPORT"] = os.path.join(directory, "report.%p")
+        run = subprocess.run([program, kind], env=env, capture_output=True, text=True, timeout=60)
+        report = run.stderr
+        if to_file:
+            if "ERROR: zheap:" in run.stderr:
+                failures.append("the report went to stderr despite ZHEAP_REPORT")
+            files = glob.glob(os.path.join(directory, "report.*"))
+            pid_named = [f for f in files if f.endswith(".%d" % run_pid(run, files))]
+            if len(files) != 1 or not pid_named:
+                failures.append(f"expected one report file named after the pid, found {files}")
+            report = open(files[0]).read() if files else ""
     if f"ERROR: zheap: {EXPECTED_ERROR[kind]}" not in report:
         failures.append(f"no '{EXPECTED_ERROR[kind]}' error")
     # A symbolized frame of the program: "in (anonymous namespace)::double_free() .../heap_bugs.cpp:24"
