@@ -46,6 +46,43 @@ std::size_t lazy_usable_size(void* ptr) noexcept {
   return usable_size_elsewhere(Owner::unknown, ptr);
 }
 
+// The detailed forms, so that a first call from operator new reaches debug mode with its
+// family and caller (a later delete must match it).
+void* lazy_allocate_detailed(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) noexcept {
+  const Heap* h = start_up();
+  if (h == nullptr) return bootstrap::allocate(size, alignment);
+  if (h->detailed != nullptr) return h->detailed->allocate(size, alignment, family, caller);
+  return alignment <= 16 ? h->allocate_default(size) : h->allocate(size, alignment);
+}
+void lazy_release_detailed(void* ptr, Api family, std::size_t size, std::size_t alignment,
+                           std::uintptr_t caller) noexcept {
+  const Heap* h = start_up();
+  if (h != nullptr && h->detailed != nullptr && heap_owns(*h, ptr)) {
+    h->detailed->release(ptr, family, size, alignment, caller);
+    return;
+  }
+  lazy_release(ptr);
+}
+// realloc of a non-bootstrap pointer while the heap is still lazy (another thread has
+// just started it): move the block, as realloc does for a heap without reallocate.
+void* lazy_reallocate_detailed(void* ptr, std::size_t size, std::uintptr_t caller) noexcept {
+  const Heap* h = start_up();
+  if (h == nullptr) return nullptr;
+  if (h->detailed != nullptr && heap_owns(*h, ptr)) return h->detailed->reallocate(ptr, size, caller);
+  void* moved = h->allocate_default(size);
+  if (moved == nullptr) return nullptr;
+  const std::size_t old_size = usable_size_of(*h, ptr);
+  std::memcpy(moved, ptr, old_size < size ? old_size : size);
+  release_pointer(*h, ptr, "realloc");
+  return moved;
+}
+
+constinit const DetailedEntries lazy_detailed = {
+    .allocate = lazy_allocate_detailed,
+    .release = lazy_release_detailed,
+    .reallocate = lazy_reallocate_detailed,
+};
+
 constinit const Heap lazy_heap = {
     .name = "starting",
     .allocate = lazy_allocate,
@@ -61,6 +98,7 @@ constinit const Heap lazy_heap = {
     .range_end = 0,
     .fork_prepare = nullptr,
     .fork_release = nullptr,
+    .detailed = &lazy_detailed,
 };
 
 // --- the last resort when no mode can start (not even glibc's) -----------------------
@@ -84,6 +122,7 @@ constinit const Heap bootstrap_only_heap = {
     .range_end = 0,
     .fork_prepare = nullptr,
     .fork_release = nullptr,
+    .detailed = nullptr,
 };
 
 // --- fork ----------------------------------------------------------------------------
@@ -120,7 +159,7 @@ const Heap* choose_heap() noexcept {
       chosen = start_jemalloc_heap();
       break;
     case Mode::debug:
-      report_mode_unavailable("debug", "not built yet", "libc");
+      chosen = start_debug_heap();
       break;
     case Mode::smp:
       chosen = start_smp_heap();

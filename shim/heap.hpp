@@ -1,6 +1,6 @@
 // The one narrow interface between the shim's entry points and the heap that serves them.
 //
-// Each mode (mode_libc.cpp, mode_jemalloc.cpp, mode_arena.cpp; later debug and smp)
+// Each mode (mode_libc.cpp, mode_jemalloc.cpp, mode_arena.cpp, mode_smp.cpp, mode_debug.cpp)
 // fills one constinit Heap. The dispatch (dispatch.hpp) picks one at the first call and
 // never changes it, so every operation costs one load and one predictable indirect call.
 //
@@ -20,16 +20,35 @@
 //                              free at the edges: requests above PTRDIFF_MAX fail, a failure
 //                              sets errno to ENOMEM, release leaves errno alone. Then malloc
 //                              and free jump straight to them when no layer is active.
+//   detailed                   optional (debug mode only; nullptr elsewhere): entries that
+//                              receive everything the entry point knows (DetailedEntries).
+//                              A heap that has them must not be libc_conformant, so that
+//                              malloc and free take the paths that look at them; the other
+//                              modes pay one predicted branch on operator new, nothing on
+//                              malloc and free.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+
+#include "api.hpp"
 
 namespace zheap::shim {
 
 enum class Ownership : std::uint8_t {
   everything,      // every pointer the shim did not serve from bootstrap (libc mode)
   reserved_range,  // exactly [range_begin, range_end): an address range reserved by zheap
+};
+
+// What debug mode needs to check a call: the entry point's family, a sized delete's size,
+// an aligned delete's alignment (0: not given), and `caller`, the exported function's
+// return address (__builtin_return_address(0)), where the recorded stack starts so that
+// the shim's own frames stay out of it. `release` gets every non-bootstrap pointer (the
+// heap's Ownership is `everything`): it tells foreign pointers apart itself.
+struct DetailedEntries {
+  void* (*allocate)(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) noexcept;
+  void (*release)(void* ptr, Api family, std::size_t size, std::size_t alignment, std::uintptr_t caller) noexcept;
+  void* (*reallocate)(void* ptr, std::size_t size, std::uintptr_t caller) noexcept;
 };
 
 struct Heap {
@@ -48,6 +67,7 @@ struct Heap {
   // Fork: take every lock of this mode (in the order the mode documents) / give them back.
   void (*fork_prepare)() noexcept;
   void (*fork_release)() noexcept;
+  const DetailedEntries* detailed = nullptr;
 };
 
 // Each mode's start-up: nullptr when the mode cannot run (the reason already printed).
@@ -55,6 +75,7 @@ const Heap* start_libc_heap() noexcept;
 const Heap* start_jemalloc_heap() noexcept;
 const Heap* start_arena_heap() noexcept;
 const Heap* start_smp_heap() noexcept;
+const Heap* start_debug_heap() noexcept;
 
 // glibc's own allocator, for pointers that belong to it in every mode (a library loaded
 // with RTLD_DEEPBIND calls it directly). Resolved by start_libc_heap's helper, which every

@@ -5,6 +5,10 @@
 //
 // Everything is inline so that each exported function compiles to its checks plus one
 // indirect call into the heap. Nothing here allocates or throws.
+//
+// `caller` (the last parameter of every entry): the exported function's return address,
+// taken there with __builtin_return_address(0). Only a heap with DetailedEntries (debug
+// mode) uses it, on paths other modes never take, so computing it costs them nothing.
 #pragma once
 
 #include <malloc.h>
@@ -41,11 +45,19 @@ inline void observe_alloc(void* p, Api family, std::size_t size, std::size_t ali
   if (layers::active()) layers::on_alloc(p, usable_size_of(heap(), p), family, size, alignment);
 }
 
+// The heap's allocation: with everything the entry point knows for a heap that wants it
+// (debug), else size and alignment (allocate_default for the default alignment).
+inline void* heap_allocate(const Heap& h, std::size_t size, std::size_t alignment, Api family,
+                           std::uintptr_t caller) noexcept {
+  if (h.detailed != nullptr) [[unlikely]] return h.detailed->allocate(size, alignment, family, caller);
+  return alignment <= default_alignment ? h.allocate_default(size) : h.allocate(size, alignment);
+}
+
 // Alignment is a power of two; the heap sees at least the default alignment.
-inline void* allocate_aligned(std::size_t size, std::size_t alignment, Api family) noexcept {
+inline void* allocate_aligned(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) noexcept {
   if (size > max_request || !layers::admit(size)) [[unlikely]] return fail_enomem();
   const Heap& h = heap();
-  void* p = alignment <= default_alignment ? h.allocate_default(size) : h.allocate(size, alignment);
+  void* p = heap_allocate(h, size, alignment, family, caller);
   if (p == nullptr) [[unlikely]] return fail_enomem();
   observe_alloc(p, family, size, alignment);
   return p;
@@ -60,22 +72,43 @@ inline void* allocate_aligned(std::size_t size, std::size_t alignment, Api famil
   errno = saved_errno;
 }
 
-inline void release(void* ptr, Api family, const char* function) noexcept {
+// The same for a heap with DetailedEntries (debug mode). `size` and `alignment`: a sized
+// or aligned delete's, 0 when not given. Six arguments, all in registers: free() keeps
+// no stack frame.
+[[gnu::noinline]] inline void release_detailed(const Heap& h, void* ptr, Api family, std::size_t size,
+                                               std::size_t alignment, std::uintptr_t caller) noexcept {
+  const int saved_errno = errno;
+  if (layers::observes_frees()) layers::on_free(ptr, usable_size_of(h, ptr), family);
+  if (heap_owns(h, ptr)) {
+    h.detailed->release(ptr, family, size, alignment, caller);
+  } else {
+    release_not_owned(h, ptr, "free");
+  }
+  errno = saved_errno;
+}
+
+[[gnu::always_inline]] inline void release(void* ptr, Api family, const char* function, std::uintptr_t caller,
+                                           std::size_t size = 0, std::size_t alignment = 0) noexcept {
   if (ptr == nullptr) return;
   const Heap& h = heap();
   if (h.libc_conformant && !layers::active()) [[likely]] {
     release_pointer(h, ptr, function);
     return;
   }
+  if (h.detailed != nullptr) {
+    release_detailed(h, ptr, family, size, alignment, caller);
+    return;
+  }
   release_observed(h, ptr, family, function);
 }
 
 // A free that knows the size the block was asked with (sized delete, free_sized).
-inline void release_sized(void* ptr, std::size_t size, Api family, const char* function) noexcept {
+inline void release_sized(void* ptr, std::size_t size, Api family, const char* function,
+                          std::uintptr_t caller) noexcept {
   if (ptr == nullptr) return;
   const Heap& h = heap();
   if (h.release_sized == nullptr || layers::observes_frees() || owner_of(h, ptr) != Owner::heap) {
-    release(ptr, family, function);
+    release(ptr, family, function, caller, size);
     return;
   }
   const int saved_errno = errno;
@@ -85,25 +118,31 @@ inline void release_sized(void* ptr, std::size_t size, Api family, const char* f
 
 // posix_memalign's and aligned_alloc's shared core after their own argument checks;
 // `family` is the entry point, for the layers.
-inline void* memalign_checked(std::size_t alignment, std::size_t size, Api family) noexcept {
-  return allocate_aligned(size, alignment, family);
+inline void* memalign_checked(std::size_t alignment, std::size_t size, Api family, std::uintptr_t caller) noexcept {
+  return allocate_aligned(size, alignment, family, caller);
 }
 
 // --- the C API -----------------------------------------------------------------------
 
-inline void* malloc(std::size_t size) noexcept {
-  const Heap& h = heap();
-  if (h.libc_conformant && !layers::active()) [[likely]] return h.allocate_default(size);
+// malloc() with the layers watching or on a heap that is not libc-conformant: out of
+// line, so that malloc's fast path stays a few instructions and a jump.
+[[gnu::noinline]] inline void* malloc_observed(const Heap& h, std::size_t size, std::uintptr_t caller) noexcept {
   if (size > max_request || !layers::admit(size)) [[unlikely]] return fail_enomem();
-  void* p = h.allocate_default(size);
+  void* p = heap_allocate(h, size, default_alignment, Api::malloc, caller);
   if (p == nullptr) [[unlikely]] return fail_enomem();
   observe_alloc(p, Api::malloc, size, 0);
   return p;
 }
 
-inline void free(void* ptr) noexcept { release(ptr, Api::free, "free"); }
+[[gnu::always_inline]] inline void* malloc(std::size_t size, std::uintptr_t caller) noexcept {
+  const Heap& h = heap();
+  if (h.libc_conformant && !layers::active()) [[likely]] return h.allocate_default(size);
+  return malloc_observed(h, size, caller);
+}
 
-inline void* calloc(std::size_t count, std::size_t size) noexcept {
+inline void free(void* ptr, std::uintptr_t caller) noexcept { release(ptr, Api::free, "free", caller); }
+
+inline void* calloc(std::size_t count, std::size_t size, std::uintptr_t caller) noexcept {
   std::size_t bytes;
   if (__builtin_mul_overflow(count, size, &bytes) || bytes > max_request || !layers::admit(bytes))
     return fail_enomem();
@@ -112,7 +151,7 @@ inline void* calloc(std::size_t count, std::size_t size) noexcept {
   if (h.allocate_zeroed != nullptr) {
     p = h.allocate_zeroed(bytes);
   } else {
-    p = h.allocate_default(bytes);
+    p = heap_allocate(h, bytes, default_alignment, Api::calloc, caller);
     if (p != nullptr) std::memset(p, 0, bytes);
   }
   if (p == nullptr) return fail_enomem();
@@ -120,15 +159,15 @@ inline void* calloc(std::size_t count, std::size_t size) noexcept {
   return p;
 }
 
-inline std::size_t malloc_usable_size(void* ptr) noexcept {
+inline std::size_t malloc_usable_size(void* ptr, std::uintptr_t /*caller*/) noexcept {
   if (ptr == nullptr) return 0;
   return usable_size_of(heap(), ptr);
 }
 
-inline void* realloc(void* ptr, std::size_t size) noexcept {
-  if (ptr == nullptr) return allocate_aligned(size, default_alignment, Api::realloc);
+inline void* realloc(void* ptr, std::size_t size, std::uintptr_t caller) noexcept {
+  if (ptr == nullptr) return allocate_aligned(size, default_alignment, Api::realloc, caller);
   if (size == 0) {  // glibc (REALLOC_ZERO_BYTES_FREES): frees and returns NULL
-    release(ptr, Api::realloc, "realloc");
+    release(ptr, Api::realloc, "realloc", caller);
     return nullptr;
   }
   if (size > max_request || !layers::admit(size)) return fail_enomem();
@@ -141,13 +180,16 @@ inline void* realloc(void* ptr, std::size_t size) noexcept {
   const bool observed = layers::observes_frees();
   const std::size_t old_usable = observed ? usable_size_of(h, ptr) : 0;
   void* moved;
-  if (owner == Owner::heap && h.reallocate != nullptr) {
+  if (owner == Owner::heap && h.detailed != nullptr) {
+    moved = h.detailed->reallocate(ptr, size, caller);
+    if (moved == nullptr) return fail_enomem();
+  } else if (owner == Owner::heap && h.reallocate != nullptr) {
     moved = h.reallocate(ptr, size);
     if (moved == nullptr) return fail_enomem();
   } else {
     // Bootstrap and glibc blocks move into the heap; so do a heap's blocks when it has
     // no reallocate of its own.
-    moved = h.allocate_default(size);
+    moved = heap_allocate(h, size, default_alignment, Api::realloc, caller);
     if (moved == nullptr) return fail_enomem();
     const std::size_t old_size = usable_size_of(h, ptr);
     std::memcpy(moved, ptr, old_size < size ? old_size : size);
@@ -158,18 +200,18 @@ inline void* realloc(void* ptr, std::size_t size) noexcept {
   return moved;
 }
 
-inline void* reallocarray(void* ptr, std::size_t count, std::size_t size) noexcept {
+inline void* reallocarray(void* ptr, std::size_t count, std::size_t size, std::uintptr_t caller) noexcept {
   std::size_t bytes;
   if (__builtin_mul_overflow(count, size, &bytes)) return fail_enomem();
-  return realloc(ptr, bytes);
+  return realloc(ptr, bytes, caller);
 }
 
 // glibc: alignment a power of two and a multiple of sizeof(void*), else EINVAL with
 // *memptr untouched; ENOMEM likewise leaves *memptr alone. errno is not changed.
-inline int posix_memalign(void** memptr, std::size_t alignment, std::size_t size) noexcept {
+inline int posix_memalign(void** memptr, std::size_t alignment, std::size_t size, std::uintptr_t caller) noexcept {
   if (alignment % sizeof(void*) != 0 || !is_power_of_two(alignment)) return EINVAL;
   const int saved_errno = errno;
-  void* p = memalign_checked(alignment, size, Api::posix_memalign);
+  void* p = memalign_checked(alignment, size, Api::posix_memalign, caller);
   errno = saved_errno;
   if (p == nullptr) return ENOMEM;
   *memptr = p;
@@ -177,45 +219,47 @@ inline int posix_memalign(void** memptr, std::size_t alignment, std::size_t size
 }
 
 // glibc 2.36 (as C17): a non-power-of-two alignment is EINVAL; any size is accepted.
-inline void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
+inline void* aligned_alloc(std::size_t alignment, std::size_t size, std::uintptr_t caller) noexcept {
   if (!is_power_of_two(alignment)) {
     errno = EINVAL;
     return nullptr;
   }
-  return memalign_checked(alignment, size, Api::aligned_alloc);
+  return memalign_checked(alignment, size, Api::aligned_alloc, caller);
 }
 
 // glibc: an alignment above SIZE_MAX/2+1 is EINVAL; a non-power of two is rounded up.
-inline void* memalign(std::size_t alignment, std::size_t size) noexcept {
+inline void* memalign(std::size_t alignment, std::size_t size, std::uintptr_t caller) noexcept {
   if (alignment > SIZE_MAX / 2 + 1) {
     errno = EINVAL;
     return nullptr;
   }
-  if (alignment <= default_alignment) return allocate_aligned(size, default_alignment, Api::memalign);
+  if (alignment <= default_alignment) return allocate_aligned(size, default_alignment, Api::memalign, caller);
   if (!is_power_of_two(alignment)) alignment = std::size_t{1} << (64 - __builtin_clzl(alignment));
-  return memalign_checked(alignment, size, Api::memalign);
+  return memalign_checked(alignment, size, Api::memalign, caller);
 }
 
 inline std::size_t page_size() noexcept { return os::page_size(); }
 
-inline void* valloc(std::size_t size) noexcept { return memalign_checked(page_size(), size, Api::valloc); }
+inline void* valloc(std::size_t size, std::uintptr_t caller) noexcept {
+  return memalign_checked(page_size(), size, Api::valloc, caller);
+}
 
 // pvalloc rounds the size up to whole pages (0 -> one page).
-inline void* pvalloc(std::size_t size) noexcept {
+inline void* pvalloc(std::size_t size, std::uintptr_t caller) noexcept {
   const std::size_t page = page_size();
   if (size > max_request) return fail_enomem();
   const std::size_t rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
-  return memalign_checked(page, rounded, Api::pvalloc);
+  return memalign_checked(page, rounded, Api::pvalloc, caller);
 }
 
-inline void cfree(void* ptr) noexcept { release(ptr, Api::free, "cfree"); }
+inline void cfree(void* ptr, std::uintptr_t caller) noexcept { release(ptr, Api::free, "cfree", caller); }
 
 // C23: the size (and alignment) the block was asked with; zheap may use them.
-inline void free_sized(void* ptr, std::size_t size) noexcept {
-  release_sized(ptr, size, Api::free, "free_sized");
+inline void free_sized(void* ptr, std::size_t size, std::uintptr_t caller) noexcept {
+  release_sized(ptr, size, Api::free, "free_sized", caller);
 }
-inline void free_aligned_sized(void* ptr, std::size_t /*alignment*/, std::size_t /*size*/) noexcept {
-  release(ptr, Api::free, "free_aligned_sized");
+inline void free_aligned_sized(void* ptr, std::size_t /*alignment*/, std::size_t /*size*/, std::uintptr_t caller) noexcept {
+  release(ptr, Api::free, "free_aligned_sized", caller);
 }
 
 // --- introspection: glibc's answers in libc mode, zheap's (neutral) otherwise ----------
@@ -223,17 +267,17 @@ inline void free_aligned_sized(void* ptr, std::size_t /*alignment*/, std::size_t
 // True when glibc's allocator is the active heap (libc mode), after start-up.
 inline bool glibc_serves() noexcept { return started_heap().release == glibc().free && glibc().free != nullptr; }
 
-inline int mallopt(int param, int value) noexcept {
+inline int mallopt(int param, int value, std::uintptr_t /*caller*/) noexcept {
   if (glibc_serves() && glibc().mallopt != nullptr) return glibc().mallopt(param, value);
   return 1;  // accepted: zheap's modes have no such tunables, so nothing to change
 }
 
-inline int malloc_trim(std::size_t pad) noexcept {
+inline int malloc_trim(std::size_t pad, std::uintptr_t /*caller*/) noexcept {
   if (glibc_serves() && glibc().malloc_trim != nullptr) return glibc().malloc_trim(pad);
   return 0;  // no memory was given back
 }
 
-inline struct mallinfo mallinfo() noexcept {
+inline struct mallinfo mallinfo(std::uintptr_t /*caller*/) noexcept {
   if (glibc_serves() && glibc().mallinfo != nullptr)
     return reinterpret_cast<struct mallinfo (*)()>(glibc().mallinfo)();
   struct mallinfo info;
@@ -241,7 +285,7 @@ inline struct mallinfo mallinfo() noexcept {
   return info;
 }
 
-inline struct mallinfo2 mallinfo2() noexcept {
+inline struct mallinfo2 mallinfo2(std::uintptr_t /*caller*/) noexcept {
   if (glibc_serves() && glibc().mallinfo2 != nullptr)
     return reinterpret_cast<struct mallinfo2 (*)()>(glibc().mallinfo2)();
   struct mallinfo2 info;
@@ -251,7 +295,7 @@ inline struct mallinfo2 mallinfo2() noexcept {
 
 void print_malloc_stats() noexcept;  // exports.cpp: one line naming the mode
 
-inline void malloc_stats() noexcept {
+inline void malloc_stats(std::uintptr_t /*caller*/) noexcept {
   if (glibc_serves() && glibc().malloc_stats != nullptr) {
     glibc().malloc_stats();
     return;

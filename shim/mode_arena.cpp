@@ -347,6 +347,7 @@ constinit Heap arena_heap = {
     .range_end = 0,
     .fork_prepare = arena_fork_prepare,
     .fork_release = arena_fork_release,
+    .detailed = nullptr,
 };
 
 }  // namespace

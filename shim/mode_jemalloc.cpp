@@ -298,6 +298,7 @@ constinit Heap jemalloc_heap = {
     .range_end = 0,
     .fork_prepare = nullptr,      // jemalloc registers its own pthread_atfork handlers
     .fork_release = nullptr,
+    .detailed = nullptr,
 };
 
 template <class Function>

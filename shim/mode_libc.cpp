@@ -48,6 +48,7 @@ constinit Heap libc_heap = {
     .range_end = 0,
     .fork_prepare = nullptr,      // glibc's fork() locks its own arenas
     .fork_release = nullptr,
+    .detailed = nullptr,
 };
 
 }  // namespace

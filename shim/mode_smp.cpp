@@ -34,6 +34,7 @@ constinit Heap smp_heap = {
     .range_end = 0,
     .fork_prepare = smp::fork_prepare,
     .fork_release = smp::fork_parent,  // unlocking is right in the child too
+    .detailed = nullptr,
 };
 
 }  // namespace

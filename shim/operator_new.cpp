@@ -8,9 +8,10 @@
 // RSS and ~0.9 ms of start-up (measured on /bin/true, tests/shim/measure_overhead.sh), and
 // most preloaded programs are C. Only the out-of-memory path needs the C++ runtime, and a
 // program that calls operator new has it loaded, so that path finds it with dlsym:
-// get_new_handler, and __throw_bad_alloc to throw. This file is built with exceptions (the
-// bad_alloc passes through its frames) but catches nothing, so it needs no personality
-// routine. A nothrow new whose handler may throw delegates to the C++ runtime's own
+// get_new_handler, and __throw_bad_alloc to throw. The bad_alloc passes through this
+// file's frames, which catch nothing and clean nothing up: their unwind tables are all it
+// needs, so the file is built without exceptions (and so without a personality routine,
+// which g++ would otherwise attach to every operator that reads its return address). A nothrow new whose handler may throw delegates to the C++ runtime's own
 // nothrow operator, which calls zheap's throwing one inside its try block.
 #include <dlfcn.h>
 
@@ -57,21 +58,21 @@ bool is_array(Api family) noexcept {
   return family == Api::new_array || family == Api::new_array_nothrow || family == Api::new_array_aligned;
 }
 
-void* allocate_or_null(std::size_t size, std::size_t alignment, Api family) noexcept {
-  return c_api::allocate_aligned(size, alignment, family);
+void* allocate_or_null(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) noexcept {
+  return c_api::allocate_aligned(size, alignment, family, caller);
 }
 
-void* allocate_or_throw(std::size_t size, std::size_t alignment, Api family) {
+void* allocate_or_throw(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) {
   for (;;) {
-    if (void* p = allocate_or_null(size, alignment, family)) [[likely]] return p;
+    if (void* p = allocate_or_null(size, alignment, family, caller)) [[likely]] return p;
     std::new_handler handler = current_new_handler();
     if (handler == nullptr) throw_bad_alloc();
     handler();
   }
 }
 
-void* allocate_nothrow(std::size_t size, std::size_t alignment, Api family) noexcept {
-  if (void* p = allocate_or_null(size, alignment, family)) [[likely]] return p;
+void* allocate_nothrow(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) noexcept {
+  if (void* p = allocate_or_null(size, alignment, family, caller)) [[likely]] return p;
   if (current_new_handler() == nullptr) return nullptr;
   if (alignment <= c_api::default_alignment) {
     using Plain = void* (*)(std::size_t, const std::nothrow_t&) noexcept;
@@ -86,10 +87,14 @@ void* allocate_nothrow(std::size_t size, std::size_t alignment, Api family) noex
   return nullptr;
 }
 
-void release(void* ptr, Api family) noexcept { c_api::release(ptr, family, "operator delete"); }
+// `size` and `alignment`: what a sized or aligned delete passed (0: not given); debug
+// mode checks them against the allocation.
+void release(void* ptr, Api family, std::uintptr_t caller, std::size_t size = 0, std::size_t alignment = 0) noexcept {
+  c_api::release(ptr, family, "operator delete", caller, size, alignment);
+}
 
-void release_sized(void* ptr, std::size_t size, Api family) noexcept {
-  c_api::release_sized(ptr, size, family, "operator delete");
+void release_sized(void* ptr, std::size_t size, Api family, std::uintptr_t caller) noexcept {
+  c_api::release_sized(ptr, size, family, "operator delete", caller);
 }
 
 std::size_t alignment_of(std::align_val_t alignment) noexcept { return static_cast<std::size_t>(alignment); }
@@ -97,54 +102,64 @@ std::size_t alignment_of(std::align_val_t alignment) noexcept { return static_ca
 }  // namespace
 
 #define ZHEAP_OPERATOR [[gnu::visibility("default")]]
+// The operator's return address: where debug mode's recorded stacks start.
+#define ZHEAP_CALLER reinterpret_cast<std::uintptr_t>(__builtin_return_address(0))
 constexpr std::size_t plain = c_api::default_alignment;
 
 // new
-ZHEAP_OPERATOR void* operator new(std::size_t size) { return allocate_or_throw(size, plain, Api::new_); }
-ZHEAP_OPERATOR void* operator new[](std::size_t size) { return allocate_or_throw(size, plain, Api::new_array); }
+ZHEAP_OPERATOR void* operator new(std::size_t size) { return allocate_or_throw(size, plain, Api::new_, ZHEAP_CALLER); }
+ZHEAP_OPERATOR void* operator new[](std::size_t size) { return allocate_or_throw(size, plain, Api::new_array, ZHEAP_CALLER); }
 ZHEAP_OPERATOR void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  return allocate_nothrow(size, plain, Api::new_nothrow);
+  return allocate_nothrow(size, plain, Api::new_nothrow, ZHEAP_CALLER);
 }
 ZHEAP_OPERATOR void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return allocate_nothrow(size, plain, Api::new_array_nothrow);
+  return allocate_nothrow(size, plain, Api::new_array_nothrow, ZHEAP_CALLER);
 }
 ZHEAP_OPERATOR void* operator new(std::size_t size, std::align_val_t alignment) {
-  return allocate_or_throw(size, alignment_of(alignment), Api::new_aligned);
+  return allocate_or_throw(size, alignment_of(alignment), Api::new_aligned, ZHEAP_CALLER);
 }
 ZHEAP_OPERATOR void* operator new[](std::size_t size, std::align_val_t alignment) {
-  return allocate_or_throw(size, alignment_of(alignment), Api::new_array_aligned);
+  return allocate_or_throw(size, alignment_of(alignment), Api::new_array_aligned, ZHEAP_CALLER);
 }
 ZHEAP_OPERATOR void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-  return allocate_nothrow(size, alignment_of(alignment), Api::new_aligned);
+  return allocate_nothrow(size, alignment_of(alignment), Api::new_aligned, ZHEAP_CALLER);
 }
 ZHEAP_OPERATOR void* operator new[](std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept {
-  return allocate_nothrow(size, alignment_of(alignment), Api::new_array_aligned);
+  return allocate_nothrow(size, alignment_of(alignment), Api::new_array_aligned, ZHEAP_CALLER);
 }
 
 // delete
-ZHEAP_OPERATOR void operator delete(void* ptr) noexcept { release(ptr, Api::delete_); }
-ZHEAP_OPERATOR void operator delete[](void* ptr) noexcept { release(ptr, Api::delete_array); }
-ZHEAP_OPERATOR void operator delete(void* ptr, const std::nothrow_t&) noexcept { release(ptr, Api::delete_); }
-ZHEAP_OPERATOR void operator delete[](void* ptr, const std::nothrow_t&) noexcept { release(ptr, Api::delete_array); }
+ZHEAP_OPERATOR void operator delete(void* ptr) noexcept { release(ptr, Api::delete_, ZHEAP_CALLER); }
+ZHEAP_OPERATOR void operator delete[](void* ptr) noexcept { release(ptr, Api::delete_array, ZHEAP_CALLER); }
+ZHEAP_OPERATOR void operator delete(void* ptr, const std::nothrow_t&) noexcept {
+  release(ptr, Api::delete_, ZHEAP_CALLER);
+}
+ZHEAP_OPERATOR void operator delete[](void* ptr, const std::nothrow_t&) noexcept {
+  release(ptr, Api::delete_array, ZHEAP_CALLER);
+}
 ZHEAP_OPERATOR void operator delete(void* ptr, std::size_t size) noexcept {
-  release_sized(ptr, size, Api::delete_);
+  release_sized(ptr, size, Api::delete_, ZHEAP_CALLER);
 }
 ZHEAP_OPERATOR void operator delete[](void* ptr, std::size_t size) noexcept {
-  release_sized(ptr, size, Api::delete_array);
+  release_sized(ptr, size, Api::delete_array, ZHEAP_CALLER);
 }
-// Over-aligned blocks: the heaps find their size from the pointer, so the aligned and
-// sized+aligned forms all free without size.
-ZHEAP_OPERATOR void operator delete(void* ptr, std::align_val_t) noexcept { release(ptr, Api::delete_); }
-ZHEAP_OPERATOR void operator delete[](void* ptr, std::align_val_t) noexcept { release(ptr, Api::delete_array); }
-ZHEAP_OPERATOR void operator delete(void* ptr, std::align_val_t, const std::nothrow_t&) noexcept {
-  release(ptr, Api::delete_);
+// Over-aligned blocks: the heaps find their size from the pointer; only debug mode looks
+// at the size and alignment the aligned forms pass.
+ZHEAP_OPERATOR void operator delete(void* ptr, std::align_val_t alignment) noexcept {
+  release(ptr, Api::delete_, ZHEAP_CALLER, 0, alignment_of(alignment));
 }
-ZHEAP_OPERATOR void operator delete[](void* ptr, std::align_val_t, const std::nothrow_t&) noexcept {
-  release(ptr, Api::delete_array);
+ZHEAP_OPERATOR void operator delete[](void* ptr, std::align_val_t alignment) noexcept {
+  release(ptr, Api::delete_array, ZHEAP_CALLER, 0, alignment_of(alignment));
 }
-ZHEAP_OPERATOR void operator delete(void* ptr, std::size_t, std::align_val_t) noexcept {
-  release(ptr, Api::delete_);
+ZHEAP_OPERATOR void operator delete(void* ptr, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+  release(ptr, Api::delete_, ZHEAP_CALLER, 0, alignment_of(alignment));
 }
-ZHEAP_OPERATOR void operator delete[](void* ptr, std::size_t, std::align_val_t) noexcept {
-  release(ptr, Api::delete_array);
+ZHEAP_OPERATOR void operator delete[](void* ptr, std::align_val_t alignment, const std::nothrow_t&) noexcept {
+  release(ptr, Api::delete_array, ZHEAP_CALLER, 0, alignment_of(alignment));
+}
+ZHEAP_OPERATOR void operator delete(void* ptr, std::size_t size, std::align_val_t alignment) noexcept {
+  release(ptr, Api::delete_, ZHEAP_CALLER, size, alignment_of(alignment));
+}
+ZHEAP_OPERATOR void operator delete[](void* ptr, std::size_t size, std::align_val_t alignment) noexcept {
+  release(ptr, Api::delete_array, ZHEAP_CALLER, size, alignment_of(alignment));
 }

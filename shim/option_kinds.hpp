@@ -115,6 +115,14 @@ struct Limit {
   }
 };
 
+// A byte count where 0 means zero (a quarantine of 0 bytes is "none", not "unlimited").
+struct Bytes {
+  using value_type = std::size_t;
+  static constexpr std::string_view noun = "a size";
+  static constexpr std::string_view accepted = "a byte count with optional K, M or G suffix";
+  static constexpr std::optional<value_type> parse(std::string_view text) noexcept { return parse_size(text); }
+};
+
 struct Bool {
   using value_type = bool;
   static constexpr std::string_view noun = "a boolean";
@@ -168,5 +176,9 @@ struct Choice {
 // Which heap serves the program's allocations (ZHEAP_ALLOCATOR). Called Mode, not
 // Allocator, so as not to hide zheap::Allocator inside namespace zheap::shim.
 enum class Mode : std::uint8_t { libc, jemalloc, arena, debug, smp };
+
+// What debug mode does after it has found and reported an error (ZHEAP_ON_ERROR); the
+// same order as zheap::OnError, which mode_debug.cpp maps it onto.
+enum class ErrorAction : std::uint8_t { abort, report, ignore };
 
 }  // namespace zheap::shim

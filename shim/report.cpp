@@ -60,4 +60,9 @@ void report_bootstrap_exhausted() noexcept {
   Line().text("zheap: bootstrap region exhausted; early/re-entrant allocation fails").print();
 }
 
+void report_nested_debug_error(const char* kind, const void* ptr) noexcept {
+  Line().text("zheap: ").text(kind).text(" on ").address(ptr)
+      .text(" while the shim was busy on this thread (in another report?); not symbolized").print();
+}
+
 }  // namespace zheap::shim

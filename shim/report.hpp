@@ -11,5 +11,9 @@ void report_mode_unavailable(const char* mode, const char* why, const char* fall
 void report_foreign_pointer(const char* function, const void* ptr) noexcept;
 // The bootstrap region is used up (only re-entrant or pre-start-up calls come from it).
 void report_bootstrap_exhausted() noexcept;
+// Debug mode found an error while the shim was already busy on this thread (inside the
+// report of another error, or start-up): one unsymbolized line, since symbolizing here
+// could re-enter what is running. `kind` is the error's name.
+void report_nested_debug_error(const char* kind, const void* ptr) noexcept;
 
 }  // namespace zheap::shim

@@ -11,8 +11,7 @@
 
 namespace zheap::shim {
 
-// ZHEAP_ALLOCATOR: libc (default), jemalloc, arena, smp. debug is not built yet and falls
-// back to libc with one line on stderr.
+// ZHEAP_ALLOCATOR: libc (default), jemalloc, arena, smp, debug.
 Mode selected_mode() noexcept;
 // ZHEAP_ARENA_LIMIT: bytes the arena mode may map in total; 0 = no cap.
 std::size_t arena_limit() noexcept;

@@ -28,8 +28,9 @@ void churn(unsigned seed) {
   std::vector<void*> held(64, nullptr);
   for (unsigned long i = 0; !stop.load(std::memory_order_relaxed); ++i) {
     seed = seed * 1103515245 + 12345;
-    void* p = malloc((seed >> 16) % 3000 + 1);
-    std::memset(p, 1, 16);
+    const std::size_t size = (seed >> 16) % 3000 + 1;
+    void* p = malloc(size);
+    std::memset(p, 1, size < 16 ? size : 16);  // within the block: debug mode checks
     free(p);
     delete new std::string(40, 'c');
     if (i % 1024 == 0) {
