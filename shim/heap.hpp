@@ -80,6 +80,16 @@ const Heap* start_debug_heap() noexcept;
 // glibc's own allocator, for pointers that belong to it in every mode (a library loaded
 // with RTLD_DEEPBIND calls it directly). Resolved by start_libc_heap's helper, which every
 // mode runs first; see mode_libc.cpp for why these are not zheap's own aliases.
+// Points a heap's default-alignment entries straight at a C allocator's own malloc family
+// (glibc's, jemalloc's), so that malloc and free jump into it with no glue in between.
+template <class MallocFamily>
+void use_malloc_family(Heap& heap, const MallocFamily& functions) noexcept {
+  heap.allocate_default = functions.malloc;
+  heap.release = functions.free;
+  heap.usable_size = functions.malloc_usable_size;
+  heap.reallocate = functions.realloc;
+}
+
 struct GlibcFunctions {
   void* (*malloc)(std::size_t) noexcept;
   void (*free)(void*) noexcept;

@@ -341,10 +341,7 @@ const Heap* start_jemalloc_heap() noexcept {
   jemalloc = f;
   jemalloc_heap.range_begin = reserve_begin;
   jemalloc_heap.range_end = reserve_end;
-  jemalloc_heap.allocate_default = f.malloc;
-  jemalloc_heap.release = f.free;
-  jemalloc_heap.usable_size = f.malloc_usable_size;
-  jemalloc_heap.reallocate = f.realloc;
+  use_malloc_family(jemalloc_heap, f);
   return &jemalloc_heap;
 }
 

@@ -80,10 +80,7 @@ const GlibcFunctions& glibc() noexcept { return glibc_functions; }
 
 const Heap* start_libc_heap() noexcept {
   if (!resolve_glibc()) return nullptr;
-  libc_heap.allocate_default = glibc_functions.malloc;
-  libc_heap.release = glibc_functions.free;
-  libc_heap.usable_size = glibc_functions.malloc_usable_size;
-  libc_heap.reallocate = glibc_functions.realloc;
+  use_malloc_family(libc_heap, glibc_functions);
   return &libc_heap;
 }
 

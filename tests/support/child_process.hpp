@@ -71,18 +71,10 @@ inline ChildResult run_program(const std::vector<std::string>& argv, const std::
   args.push_back(nullptr);
   for (const auto& v : env) vars.push_back(const_cast<char*>(v.c_str()));
   vars.push_back(nullptr);
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return {};
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    ::dup2(err[1], 2);
+  return run_in_child([&] {
     ::execve(args[0], args.data(), vars.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  ::close(err[1]);
-  return detail::collect(pid, out[0], err[0]);
+    return 127;
+  });
 }
 
 }  // namespace zheap::testing
