@@ -320,7 +320,7 @@ struct DebugAllocator::Impl {
 
   // ---- leak_check
 
-  LeakReport leak_check() noexcept {
+  LeakReport leak_check(const LeakCheckOptions& /*options*/) noexcept {
     // Copy the records out first: checks report, and reports run with no lock held.
     const std::size_t capacity = live_blocks.load() + Quarantine::kCapacity + 1024;
     const std::size_t mapped = capacity * sizeof(BlockRecord);
@@ -356,8 +356,8 @@ struct DebugAllocator::Impl {
           group[g].stack = records[i].allocation_stack;
           group[g].blocks += 1;
           group[g].bytes += records[i].size;
-          report.blocks_ += 1;
-          report.bytes_ += records[i].size;
+          report.totals_[static_cast<int>(LeakKind::definite)].blocks += 1;
+          report.totals_[static_cast<int>(LeakKind::definite)].bytes += records[i].size;
         }
         std::sort(group, group + groups, [](const LeakGroup& a, const LeakGroup& b) {
           return a.bytes != b.bytes ? a.bytes > b.bytes : a.stack < b.stack;
@@ -385,10 +385,10 @@ LeakReport::LeakReport(LeakReport&& other) noexcept
     : groups_(other.groups_),
       group_count_(other.group_count_),
       mapped_bytes_(other.mapped_bytes_),
-      blocks_(other.blocks_),
-      bytes_(other.bytes_) {
+      totals_{other.totals_[0], other.totals_[1], other.totals_[2]} {
   other.groups_ = nullptr;
-  other.group_count_ = other.mapped_bytes_ = other.blocks_ = other.bytes_ = 0;
+  other.group_count_ = other.mapped_bytes_ = 0;
+  for (LeakTotals& t : other.totals_) t = {};
 }
 
 LeakReport& LeakReport::operator=(LeakReport&& other) noexcept {
@@ -450,7 +450,9 @@ bool DebugAllocator::owns(const void* ptr) const noexcept {
          record.state == BlockState::live;
 }
 
-LeakReport DebugAllocator::leak_check() noexcept { return impl_ == nullptr ? LeakReport{} : impl_->leak_check(); }
+LeakReport DebugAllocator::leak_check(const LeakCheckOptions& options) noexcept {
+  return impl_ == nullptr ? LeakReport{} : impl_->leak_check(options);
+}
 
 void DebugAllocator::lock_for_fork() noexcept {
   if (impl_ == nullptr) return;

@@ -110,11 +110,46 @@ struct DebugOptions {
   void* error_context = nullptr;
 };
 
-// Blocks not freed at leak_check(), grouped by allocation stack.
+// How a block still live at leak_check() is classified, as LeakSanitizer and Valgrind's
+// memcheck do. A block is "pointed to" by any aligned word holding an address inside its
+// user bytes (interior pointers count, as in LeakSanitizer; Valgrind would call a block
+// reached only that way "possibly lost").
+enum class LeakKind : std::uint8_t {
+  definite,   // no root and no other live block points to it ("definitely lost"); in a
+              // cycle of lost blocks with no way in, one block stands for the cycle
+  indirect,   // pointed to only from lost blocks ("indirectly lost")
+  reachable,  // a chain of pointers leads to it from a root ("still reachable")
+};
+
+// A start and end address, [begin, end).
+struct AddressRange {
+  std::uintptr_t begin = 0;
+  std::uintptr_t end = 0;
+};
+
+struct LeakCheckOptions {
+  // Roots: look for pointers in every readable, writable, private mapping of the process
+  // (the globals and .bss of every loaded object, thread stacks and static TLS, other
+  // anonymous mappings) and in the calling thread's registers. Blocks reached from them
+  // are `reachable`. The allocator's own bookkeeping and the blocks themselves are never
+  // roots. false: no roots, as Zig's deinit() (every live block is lost).
+  bool scan_process_roots = false;
+  // Writable memory that is not a root although mapped like one: the backing allocator's
+  // region (its free lists and headers point at the memory blocks live in).
+  std::span<const AddressRange> not_roots = {};
+};
+
+// Live blocks at leak_check() with one allocation stack and one kind.
 struct LeakGroup {
   std::uint32_t stack = 0;  // stack-depot id of the allocation stack
+  LeakKind kind = LeakKind::definite;
   std::size_t blocks = 0;
   std::size_t bytes = 0;    // requested sizes
+};
+
+struct LeakTotals {
+  std::size_t blocks = 0;
+  std::size_t bytes = 0;
 };
 
 class LeakReport {
@@ -126,14 +161,17 @@ class LeakReport {
   LeakReport& operator=(const LeakReport&) = delete;
   ~LeakReport();
 
-  std::size_t leaked_blocks() const noexcept { return blocks_; }
-  std::size_t leaked_bytes() const noexcept { return bytes_; }
-  bool ok() const noexcept { return blocks_ == 0; }
-  // Sorted by bytes, largest first.
+  // Leaks: the definite and indirect blocks (still-reachable ones are not leaks).
+  std::size_t leaked_blocks() const noexcept { return totals(LeakKind::definite).blocks + totals(LeakKind::indirect).blocks; }
+  std::size_t leaked_bytes() const noexcept { return totals(LeakKind::definite).bytes + totals(LeakKind::indirect).bytes; }
+  bool ok() const noexcept { return leaked_blocks() == 0; }
+  LeakTotals totals(LeakKind kind) const noexcept { return totals_[static_cast<int>(kind)]; }
+  // Definite groups, then indirect, then reachable; within a kind largest bytes first.
   std::span<const LeakGroup> groups() const noexcept { return {groups_, group_count_}; }
 
-  // LeakSanitizer's layout: one paragraph per group with its symbolized stack, then a
-  // SUMMARY line. Writes nothing when there are no leaks.
+  // LeakSanitizer's layout: a paragraph per definite ("Direct leak of ...") and indirect
+  // ("Indirect leak of ...") group with its symbolized stack, still-reachable blocks as
+  // one count line, then the SUMMARY line. Writes nothing when nothing is live.
   void write(int fd) const noexcept;
 
  private:
@@ -141,8 +179,7 @@ class LeakReport {
   LeakGroup* groups_ = nullptr;  // on a mapping of its own
   std::size_t group_count_ = 0;
   std::size_t mapped_bytes_ = 0;
-  std::size_t blocks_ = 0;
-  std::size_t bytes_ = 0;
+  LeakTotals totals_[3] = {};
 };
 
 class DebugAllocator {
@@ -176,9 +213,9 @@ class DebugAllocator {
   bool owns(const void* ptr) const noexcept;
 
   // Checks every live block's redzones and every quarantined block's poison (reporting
-  // what is wrong), and returns the live blocks as leaks grouped by allocation stack.
-  // Frees nothing.
-  LeakReport leak_check() noexcept;
+  // what is wrong), then classifies the live blocks (LeakKind) and groups them by
+  // allocation stack and kind. Frees nothing.
+  LeakReport leak_check(const LeakCheckOptions& options = {}) noexcept;
 
   // fork() support for the shim's pthread_atfork handlers: lock_for_fork() takes every
   // lock of this allocator and of the process's stack depot (in one fixed order; none of

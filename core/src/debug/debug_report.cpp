@@ -225,7 +225,7 @@ void write_debug_error(int fd, const DebugError& error) noexcept {
 }
 
 void LeakReport::write(int fd) const noexcept {
-  if (blocks_ == 0) return;
+  if (group_count_ == 0) return;
   ReportWriter out(fd);
   out.line().text("==").unsigned_decimal(static_cast<std::uint64_t>(os::process_id())).text(
       "==ERROR: zheap: detected memory leaks");
@@ -243,9 +243,9 @@ void LeakReport::write(int fd) const noexcept {
   out.end_line();
   out.line()
       .text("SUMMARY: zheap: ")
-      .unsigned_decimal(bytes_)
+      .unsigned_decimal(leaked_bytes())
       .text(" byte(s) leaked in ")
-      .unsigned_decimal(blocks_)
+      .unsigned_decimal(leaked_blocks())
       .text(" allocation(s).");
   out.end_line();
 }
