@@ -256,9 +256,10 @@ TEST(SmpAllocator, MemoryGoesBackAfterEverythingIsFreed) {
   for (void* p : blocks) std::memset(p, 7, 1000);
   EXPECT_GE(smp::stats().committed_bytes, before + 120 * MiB);
   for (void* p : blocks) smp::release(p);
-  // Left: the large-block cache (at most 16 MiB), the spare segment, and the segment of
-  // the (now empty) current page of the 1008-byte class.
-  EXPECT_LE(smp::stats().committed_bytes, before + 16 * MiB + 2 * 4 * MiB);
+  // Left: the large-block cache, the spare segment, and the segment of the (now empty)
+  // current page of the 1008-byte class.
+  EXPECT_LE(smp::stats().cached_large_bytes, smp::large_cache_limit);
+  EXPECT_LE(smp::stats().committed_bytes, before + smp::large_cache_limit + 2 * 4 * MiB);
   smp::trim();
   EXPECT_LE(smp::stats().committed_bytes, before);
   EXPECT_EQ(smp::stats().cached_large_bytes, 0u);

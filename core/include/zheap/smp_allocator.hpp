@@ -8,7 +8,7 @@
 // to 128 bytes, then 4 per power of two to 128 KiB: at most 25% over the request). A
 // block's page is found by masking its address (segments are aligned), so free and
 // usable size are O(1) without headers. Blocks above 128 KiB get a span of their own,
-// committed to the page; up to 16 MiB of freed ones are kept for reuse.
+// committed to the page; up to 32 MiB of freed ones are kept for reuse.
 // Thread safety: allocation pops from the calling thread's page (no lock, no atomic).
 // A free by the owning thread pushes on the page's list; a free by any other thread
 // pushes on the page's atomic list (one CAS), and the first such free announces the page

@@ -32,10 +32,10 @@ static_assert(class_table_is_consistent());
 static_assert(sizeof(Segment) <= slice_size);
 static_assert(class_size(class_count - 1) * 4 <= slices_per_large_page * slice_size);
 
-constexpr std::size_t large_cache_capacity = 8;
-// Freed large blocks kept committed for reuse, at most this much in all: a program that
-// frees and reallocates big buffers skips the page faults; the rest goes back at once.
-constexpr std::size_t large_cache_limit = std::size_t{16} << 20;
+// Freed large blocks kept committed for reuse (at most large_cache_limit bytes, smp.hpp):
+// a program that frees and reallocates batches of big buffers skips the page faults
+// (bench size_sweep: 64 blocks of 128 KiB-1 MiB at a time); the rest goes back at once.
+constexpr std::size_t large_cache_capacity = 64;
 constexpr std::size_t free_span_capacity = 1024;
 // A large block that shrinks, or a cached one reused for a smaller block, gives back its
 // committed tail when that is at least this big (less is not worth a system call).

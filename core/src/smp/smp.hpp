@@ -54,6 +54,9 @@ void fork_child() noexcept;
 // next new thread. Frees from other threads into it stay valid meanwhile.
 void thread_exit() noexcept;
 
+// The most bytes of freed large blocks (above 128 KiB) kept committed for reuse.
+inline constexpr std::size_t large_cache_limit = std::size_t{32} << 20;
+
 // Gives back cached memory now: the large-block cache, and the calling thread's empty
 // current pages and spare segment. (Idle memory otherwise goes back as whole segments empty.)
 void trim() noexcept;
