@@ -5,7 +5,8 @@
 //   - a Heap, its pages' `free`, `used`, list links, its segments' slice bookkeeping:
 //     only the thread that owns the heap (no lock, no atomics);
 //   - Page::thread_free and Heap::announced: any thread, lock-free (CAS push, exchange);
-//   - the span source (bump cursor, free spans, large-block cache, heap metadata):
+//   - the span source (bump cursor, free spans, large-block cache, empty segments,
+//     heap metadata):
 //     span_lock;
 //   - the abandoned-heap list: abandoned_lock.
 // Locks, in order: start_lock, abandoned_lock, span_lock (only fork takes more than one).
@@ -37,6 +38,14 @@ static_assert(class_size(class_count - 1) * 4 <= slices_per_large_page * slice_s
 // (bench size_sweep: 64 blocks of 128 KiB-1 MiB at a time); the rest goes back at once.
 constexpr std::size_t large_cache_capacity = 64;
 constexpr std::size_t free_span_capacity = 1024;
+// Empty segments kept committed for the next new segment of any heap: a program that
+// fills and empties a few segments in turn (batches of blocks) skips their page faults
+// and the system calls that give the memory back and take it again.
+constexpr std::size_t empty_segment_capacity = 4;
+// Freed big pages (blocks above 8 KiB) a heap keeps resident, in bytes: below this a
+// batch of medium blocks freed and allocated again costs no page faults; beyond it they
+// are decommitted at once.
+constexpr std::size_t dirty_page_budget = std::size_t{16} << 20;
 // A large block that shrinks, or a cached one reused for a smaller block, gives back its
 // committed tail when that is at least this big (less is not worth a system call).
 constexpr std::size_t large_trim_threshold = std::size_t{1} << 20;
@@ -66,6 +75,10 @@ constinit Mutex span_lock;
 constinit std::uintptr_t span_cursor = 0;
 constinit FreeSpan free_spans[free_span_capacity] = {};
 constinit std::size_t free_span_count = 0;
+// Empty segments, committed, not owned by any heap (span_lock).
+constinit std::uintptr_t empty_segments[empty_segment_capacity] = {};
+constinit std::size_t empty_segment_count = 0;
+
 // Freed large blocks, oldest first, kept committed.
 constinit Segment* large_cache[large_cache_capacity] = {};
 constinit std::size_t large_cache_count = 0;
@@ -184,12 +197,29 @@ void available_remove(Heap* heap, Page* p) noexcept {
   p->in_available = false;
 }
 
+// A committed empty segment from the cache, or 0.
+std::uintptr_t take_empty_segment() noexcept {
+  MutexLock guard(span_lock);
+  return empty_segment_count == 0 ? 0 : empty_segments[--empty_segment_count];
+}
+
+// Keeps an empty segment for reuse; false when the cache is full.
+bool keep_empty_segment(std::uintptr_t begin) noexcept {
+  MutexLock guard(span_lock);
+  if (empty_segment_count == empty_segment_capacity) return false;
+  empty_segments[empty_segment_count++] = begin;
+  return true;
+}
+
 Segment* new_segment(Heap* heap) noexcept {
-  const std::uintptr_t span = take_span(segment_size, segment_size);
-  if (span == 0) return nullptr;
-  if (!commit(span, segment_size)) {
-    give_span(span, segment_size);
-    return nullptr;
+  std::uintptr_t span = take_empty_segment();
+  if (span == 0) {
+    span = take_span(segment_size, segment_size);
+    if (span == 0) return nullptr;
+    if (!commit(span, segment_size)) {
+      give_span(span, segment_size);
+      return nullptr;
+    }
   }
   auto* s = ::new (reinterpret_cast<void*>(span)) Segment();
   s->heap = heap;
@@ -203,8 +233,10 @@ void release_segment(Heap* heap, Segment* s) noexcept {
   ErrnoKeeper keep_errno;
   if (s->in_room) room_remove(heap, s);
   if (heap->spare == s) heap->spare = nullptr;
+  heap->dirty_bytes -= std::size_t(__builtin_popcountll(s->dirty_slices)) * slice_size;
   segment_count.fetch_sub(1, std::memory_order_relaxed);
   const auto begin = reinterpret_cast<std::uintptr_t>(s);
+  if (keep_empty_segment(begin)) return;
   uncommit(begin, segment_size);
   give_span(begin, segment_size);
 }
@@ -273,6 +305,10 @@ Page* new_page(Heap* heap, std::size_t size_class) noexcept {
   }
   const std::uint64_t taken = ((std::uint64_t{1} << count) - 1) << first;
   s->free_slices &= ~taken;
+  if (const std::uint64_t reused = s->dirty_slices & taken) {
+    s->dirty_slices &= ~taken;
+    heap->dirty_bytes -= std::size_t(__builtin_popcountll(reused)) * slice_size;
+  }
   if (s->free_slices == 0) room_remove(heap, s);
   if (heap->spare == s) heap->spare = nullptr;
   for (unsigned i = 0; i < count; ++i) s->page_of_slice[first + i] = static_cast<std::uint8_t>(first);
@@ -299,11 +335,18 @@ void free_page(Heap* heap, Page* p) noexcept {
   const auto first = static_cast<unsigned>(p - s->pages);
   const std::uint64_t slices = ((std::uint64_t{1} << p->slice_count) - 1) << first;
   if (p->slice_count > 1) {
-    // A 512 KiB page (blocks above 8 KiB) gives its touched memory back at once: its
-    // slices may stay unused in a segment that lives on. One madvise per 4+ blocks.
-    // Single-slice pages go back with their segment.
-    ErrnoKeeper keep_errno;
-    os::decommit(reinterpret_cast<void*>(page_start(p)), p->unbuilt);
+    // A 512 KiB page (blocks above 8 KiB) stays resident while the heap's dirty budget
+    // allows, else gives its touched memory back at once: its slices may stay unused in
+    // a segment that lives on. One madvise per 4+ blocks. Single-slice pages go back
+    // with their segment.
+    const std::size_t bytes = std::size_t{p->slice_count} * slice_size;
+    if (heap->dirty_bytes + bytes <= dirty_page_budget) {
+      s->dirty_slices |= slices;
+      heap->dirty_bytes += bytes;
+    } else {
+      ErrnoKeeper keep_errno;
+      os::decommit(reinterpret_cast<void*>(page_start(p)), p->unbuilt);
+    }
   }
   p->heap = nullptr;
   p->free = nullptr;
@@ -752,10 +795,28 @@ void thread_exit() noexcept {
   abandoned_head = heap;
 }
 
+namespace {
+
+// Decommits every dirty slice of the heap's segments (all of them are in `room`: dirty
+// slices are free slices).
+void purge_dirty_pages(Heap* heap) noexcept {
+  for (Segment* s = heap->room; s != nullptr && heap->dirty_bytes != 0; s = s->room_next) {
+    for (std::uint64_t dirty = s->dirty_slices; dirty != 0; dirty &= dirty - 1) {
+      const auto slice = static_cast<unsigned>(__builtin_ctzll(dirty));
+      os::decommit(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(s) + slice * slice_size), slice_size);
+    }
+    heap->dirty_bytes -= std::size_t(__builtin_popcountll(s->dirty_slices)) * slice_size;
+    s->dirty_slices = 0;
+  }
+}
+
+}  // namespace
+
 void trim() noexcept {
   ErrnoKeeper keep_errno;
   Heap* heap = tls_heap;
   if (heap != &empty_heap) {
+    purge_dirty_pages(heap);
     drain_announced(heap);
     for (Page*& p : heap->current) {  // empty current pages are kept only against thrashing
       if (p == &empty_page) continue;
@@ -766,6 +827,10 @@ void trim() noexcept {
       settle(heap, empty);
     }
     if (heap->spare != nullptr) release_segment(heap, heap->spare);
+  }
+  for (std::uintptr_t empty; (empty = take_empty_segment()) != 0;) {
+    uncommit(empty, segment_size);
+    give_span(empty, segment_size);
   }
   for (;;) {
     Segment* s = nullptr;
@@ -780,11 +845,14 @@ void trim() noexcept {
 
 Stats stats() noexcept {
   std::size_t cached;
+  std::size_t empty;
   {
     MutexLock guard(span_lock);
     cached = large_cache_bytes;
+    empty = empty_segment_count * segment_size;
   }
-  return {committed_bytes.load(std::memory_order_relaxed), segment_count.load(std::memory_order_relaxed), cached};
+  return {committed_bytes.load(std::memory_order_relaxed), segment_count.load(std::memory_order_relaxed), cached,
+          empty, tls_heap->dirty_bytes};
 }
 
 }  // namespace zheap::smp

@@ -55,9 +55,9 @@ void fork_child() noexcept;
 void thread_exit() noexcept;
 
 // The most bytes of freed large blocks (above 128 KiB) kept committed for reuse.
-inline constexpr std::size_t large_cache_limit = std::size_t{32} << 20;
+inline constexpr std::size_t large_cache_limit = std::size_t{16} << 20;
 
-// Gives back cached memory now: the large-block cache, and the calling thread's empty
+// Gives back cached memory now: the large-block cache, the empty segments, and the calling thread's empty
 // current pages and spare segment. (Idle memory otherwise goes back as whole segments empty.)
 void trim() noexcept;
 
@@ -65,6 +65,8 @@ struct Stats {
   std::size_t committed_bytes;  // segments and large blocks currently read-write
   std::size_t segments;         // 4 MiB segments in use by heaps (spares included)
   std::size_t cached_large_bytes;
+  std::size_t cached_empty_segment_bytes;  // empty segments kept committed for reuse
+  std::size_t dirty_page_bytes;            // the calling thread's freed big pages kept resident
 };
 Stats stats() noexcept;
 
