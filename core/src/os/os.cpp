@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -190,6 +191,12 @@ int move_descriptor_up(int fd, int minimum) noexcept {
   if (moved >= 0) ::close(fd);
   errno = saved_errno;
   return moved >= 0 ? moved : fd;
+}
+
+std::uint64_t monotonic_milliseconds() noexcept {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * 1000 + static_cast<std::uint64_t>(now.tv_nsec) / 1000000;
 }
 
 bool random_bytes(void* buffer, std::size_t len) noexcept {

@@ -102,4 +102,8 @@ int move_descriptor_up(int fd, int minimum) noexcept;
 // Fills `buffer` with random bytes from the kernel (getrandom); false on failure.
 bool random_bytes(void* buffer, std::size_t len) noexcept;
 
+// A monotonic clock in milliseconds, coarse (a few ms of resolution) and cheap: read
+// from the vDSO without a system call. For deciding when cached memory has aged.
+std::uint64_t monotonic_milliseconds() noexcept;
+
 }  // namespace zheap::os

@@ -83,6 +83,7 @@ struct Segment {
   std::size_t span_len = 0;
   std::uintptr_t data = 0;        // the block
   std::uintptr_t commit_end = 0;  // [this, commit_end) is read-write; usable = commit_end - data
+  std::uint64_t cached_since_ms = 0;  // when it entered the large-block cache (os::monotonic_milliseconds)
 };
 
 // A thread's heap. Reached through an initial-exec TLS pointer that starts at a constant

@@ -551,21 +551,57 @@ Segment* large_cache_remove(std::size_t i) noexcept {
   return s;
 }
 
-// A cached span of `span_len` to `2 * span_len` bytes, taken out of the cache; or nullptr.
-Segment* take_cached_large(std::size_t span_len) noexcept {
-  MutexLock guard(span_lock);
-  for (std::size_t i = large_cache_count; i-- > 0;) {  // newest first: its pages are warmest
-    const std::size_t len = large_cache[i]->span_len;
-    if (len >= span_len && len <= 2 * span_len) return large_cache_remove(i);
-  }
-  return nullptr;
-}
-
 void unmap_large(Segment* s) noexcept {
   const std::uintptr_t span_begin = s->span_begin;
   const std::size_t span_len = s->span_len;
   uncommit(reinterpret_cast<std::uintptr_t>(s), large_committed(s));
   give_span(span_begin, span_len);
+}
+
+void unmap_all(Segment** evicted, std::size_t count) noexcept {
+  if (count == 0) return;
+  ErrnoKeeper keep_errno;
+  for (std::size_t i = 0; i < count; ++i) unmap_large(evicted[i]);
+}
+
+// Whether `bytes` more fit in the large cache (span_lock held).
+bool large_cache_has_room(std::size_t bytes) noexcept {
+  if (large_cache_count == large_cache_capacity) return false;
+  const std::size_t cached = large_cache_bytes + bytes;
+  return cached <= large_cache_limit;
+}
+
+// Entries beyond large_cache_kept bytes that have waited longer than large_cache_hold_ms,
+// oldest first, moved out of the cache into `evicted` (span_lock held). Returns how many.
+std::size_t take_aged_large(Segment** evicted, std::size_t evicted_count) noexcept {
+  if (large_cache_bytes <= large_cache_kept) return evicted_count;
+  const std::uint64_t now = os::monotonic_milliseconds();
+  while (large_cache_count != 0 && large_cache_bytes > large_cache_kept &&
+         now - large_cache[0]->cached_since_ms > large_cache_hold_ms) {
+    evicted[evicted_count++] = large_cache_remove(0);
+  }
+  return evicted_count;
+}
+
+// A cached span of `span_len` to `2 * span_len` bytes, taken out of the cache; or nullptr.
+// Aged entries leave the cache on the way.
+Segment* take_cached_large(std::size_t span_len) noexcept {
+  Segment* evicted[large_cache_capacity];
+  std::size_t evicted_count;
+  Segment* found = nullptr;
+  {
+    MutexLock guard(span_lock);
+    evicted_count = take_aged_large(evicted, 0);
+    for (std::size_t i = large_cache_count; i-- > 0;) {  // newest first: its pages are warmest
+      const std::size_t len = large_cache[i]->span_len;
+      if (len >= span_len && len <= 2 * span_len) {
+        found = large_cache_remove(i);
+        break;
+      }
+    }
+  }
+  unmap_all(evicted, evicted_count);
+  return found;
 }
 
 void* allocate_large(std::size_t size, std::size_t alignment) noexcept {
@@ -620,21 +656,21 @@ void* allocate_large(std::size_t size, std::size_t alignment) noexcept {
 void release_large(Segment* s) noexcept {
   ErrnoKeeper keep_errno;
   const std::size_t committed = large_committed(s);
-  if (reinterpret_cast<std::uintptr_t>(s) != s->span_begin || committed > large_cache_limit / 2) {
+  if (reinterpret_cast<std::uintptr_t>(s) != s->span_begin || committed > large_cache_kept) {
     unmap_large(s);  // segment-aligned blocks and very big ones are not cached
     return;
   }
-  Segment* evicted[large_cache_capacity];
+  s->cached_since_ms = os::monotonic_milliseconds();
+  Segment* evicted[2 * large_cache_capacity];
   std::size_t evicted_count = 0;
   {
     MutexLock guard(span_lock);
-    while (large_cache_count == large_cache_capacity || large_cache_bytes + committed > large_cache_limit) {
-      evicted[evicted_count++] = large_cache_remove(0);
-    }
+    evicted_count = take_aged_large(evicted, 0);
+    while (large_cache_count != 0 && !large_cache_has_room(committed)) evicted[evicted_count++] = large_cache_remove(0);
     large_cache[large_cache_count++] = s;
     large_cache_bytes += committed;
   }
-  for (std::size_t i = 0; i < evicted_count; ++i) unmap_large(evicted[i]);
+  unmap_all(evicted, evicted_count);
 }
 
 bool resize_large(Segment* s, std::size_t new_size) noexcept {
