@@ -5,12 +5,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -191,6 +193,44 @@ int move_descriptor_up(int fd, int minimum) noexcept {
   errno = saved_errno;
   return moved >= 0 ? moved : fd;
 }
+
+MappedFile map_file(const char* path) noexcept {
+  int fd;
+  do {
+    fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return {};
+  MappedFile file;
+  struct stat status;
+  if (::fstat(fd, &status) != 0) {
+    // errno from fstat
+  } else if (!S_ISREG(status.st_mode)) {
+    errno = EINVAL;
+  } else if (status.st_size == 0) {
+    static constexpr char nothing[1] = {};
+    file.data = nothing;  // mmap refuses a length of 0
+  } else {
+    void* p = ::mmap(nullptr, static_cast<std::size_t>(status.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p != MAP_FAILED) {
+      file.data = static_cast<const char*>(p);
+      file.size = static_cast<std::size_t>(status.st_size);
+    }
+  }
+  close(fd);
+  return file;
+}
+
+void unmap_file(MappedFile file) noexcept {
+  if (file.data != nullptr && file.size != 0) ::munmap(const_cast<char*>(file.data), file.size);
+}
+
+const char* object_path_containing(std::uintptr_t address) noexcept {
+  Dl_info info;
+  if (address == 0 || ::dladdr(reinterpret_cast<void*>(address), &info) == 0) return nullptr;
+  return info.dli_fname;
+}
+
+void exit_immediately(int status) noexcept { ::_exit(status); }
 
 bool random_bytes(void* buffer, std::size_t len) noexcept {
   auto* out = static_cast<char*>(buffer);
