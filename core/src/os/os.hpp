@@ -111,8 +111,9 @@ MappedFile map_file(const char* path) noexcept;
 void unmap_file(MappedFile file) noexcept;
 
 // The path of the loaded object (executable or shared library) whose code holds
-// `address`, as the dynamic loader names it (dladdr); nullptr when none does. The string
-// belongs to the loader. No allocation.
+// `address`: the dynamic loader's name for a library, /proc/self/exe's target for the
+// executable; nullptr when no object holds it. The string lives as long as the object
+// stays loaded. No allocation, no lock; O(log objects).
 const char* object_path_containing(std::uintptr_t address) noexcept;
 
 // _exit(2): ends the process now, without atexit handlers, destructors or stdio flushing.
