@@ -2,7 +2,8 @@
 // core/include/zheap/debug_allocator.hpp, docs/DEBUG_ALLOCATOR.md): redzones, a poisoned
 // quarantine, a side table of every block with its allocation and free stacks; double
 // free, write after free, overflow, mismatched and invalid frees are reported with
-// symbolized stacks, then abort / report / ignore (ZHEAP_ON_ERROR).
+// symbolized stacks, then abort / report / ignore (ZHEAP_ON_ERROR). How reports are written
+// (format, destination, suppressions, leak exit code) is debug_report_output.cpp's business.
 //
 // The Heap: not libc_conformant and with DetailedEntries, so every entry point passes its
 // API family, a sized delete's size, an aligned delete's alignment and its caller (where
@@ -21,7 +22,7 @@
 // hands them back there; an error found then is one unsymbolized line (no nested report,
 // so no deadlock on the symbolizer's lock). Reports go to stderr, or to ZHEAP_REPORT.
 //
-// Exit: a destructor checks every block once more (check_blocks_at_exit).
+// Exit: a destructor checks every block once more and reports the leaks (check_blocks_at_exit).
 // Fork: the report lock, the DebugAllocator's locks (and the stack depot's), then the smp
 // allocator's, are taken before fork and released after it in both processes.
 #include <zheap/debug_allocator.hpp>
@@ -31,11 +32,11 @@
 #include <cstring>
 #include <new>
 
+#include "debug_report_output.hpp"
 #include "dispatch.hpp"
 #include "glibc_chunks.hpp"
 #include "options.hpp"
 #include "os/os.hpp"
-#include "output_file.hpp"
 #include "report.hpp"
 #include "smp/smp.hpp"
 
@@ -49,12 +50,6 @@ constinit DebugAllocator* debug_heap = nullptr;  // set once, at start-up, befor
 constexpr std::size_t default_alignment = 16;
 
 constinit Mutex report_lock;  // serializes reports (report_debug_error)
-
-// ZHEAP_REPORT's descriptor, opened at a process's first report (so that `%p` names the
-// process that reports, a forked child included); stderr when unset or unopenable.
-// Written under report_lock.
-constinit int report_fd = -1;
-constinit int report_fd_process = 0;
 
 AllocationFamily allocation_family(Api api) noexcept {
   switch (api) {
@@ -182,17 +177,6 @@ void debug_fork_release() noexcept {
 
 // --- reports -------------------------------------------------------------------------
 
-int report_destination() noexcept {
-  const Options& o = options();
-  if (o.report.empty()) return 2;
-  const int process = os::process_id();
-  if (report_fd_process != process) {  // first report of this process
-    report_fd_process = process;
-    report_fd = open_output_file("ZHEAP_REPORT", o.report.c_str());
-  }
-  return report_fd >= 0 ? report_fd : 2;
-}
-
 void report_debug_error(void* /*context*/, const DebugError& error) noexcept {
   if (reentered()) {
     report_nested_debug_error(debug_error_name(error.kind), error.address);
@@ -202,7 +186,7 @@ void report_debug_error(void* /*context*/, const DebugError& error) noexcept {
   // One report at a time, so that threads finding errors together do not interleave
   // their lines. Never taken by a nested report (above), so it cannot deadlock.
   report_lock.lock();
-  write_debug_error(report_destination(), error);
+  write_error_report(error);
   report_lock.unlock();
 }
 
@@ -251,10 +235,15 @@ constinit const Heap debug_heap_entries = {
 // At exit (after the program's atexit handlers and static destructors; see exports.cpp):
 // every live block's redzones and every quarantined block's poison are checked, so an
 // overflow of a block never freed, or a write after free still in quarantine, is found.
-// The leaks leak_check() also returns are not reported yet (the leak report is to come).
+// Then the leaks leak_check() returns are reported (debug_report_output.hpp).
 [[gnu::destructor]] void check_blocks_at_exit() {
   if (debug_heap == nullptr || reentered()) return;
-  const LeakReport unreported = debug_heap->leak_check();
+  const LeakReport report = debug_heap->leak_check();
+  const ReentryGuard symbolizing;  // its allocations go to glibc (see the top of the file)
+  report_lock.lock();
+  write_leak_report(report);
+  report_lock.unlock();
+  apply_leak_exit_code(report);
 }
 
 }  // namespace

@@ -8,7 +8,7 @@ runs once on its own (the system malloc), then once per mode with
 LD_PRELOAD=<shim> ZHEAP_ALLOCATOR=<mode>, each time in a fresh directory with freshly
 generated inputs. The test passes when every run's exit status and stdout equal the
 first run's. stderr is not compared (a mode may report on stderr at exit), but it is
-shown when a run differs, and a mode the shim rejects (its one line on stderr naming
+shown when a run differs, as are debug mode's reports (written to ZHEAP_REPORT files), and a mode the shim rejects (its one line on stderr naming
 ZHEAP_ALLOCATOR) fails the test rather than passing under the default mode.
 
 Exit status: 0 pass, 1 a difference, 77 (meson's "skipped") when the program is not
@@ -309,7 +309,14 @@ def main():
             return 1
         for mode in filter(None, args.modes.split(",")):
             label = f"LD_PRELOAD={shim.name} ZHEAP_ALLOCATOR={mode}"
-            result = run(job, Path(tmp) / f"mode-{mode}", dict(env, LD_PRELOAD=str(shim), ZHEAP_ALLOCATOR=mode))
+            mode_env = dict(env, LD_PRELOAD=str(shim), ZHEAP_ALLOCATOR=mode)
+            # Debug mode's reports (its leak report at exit, in every process) go to files of
+            # their own, not into the job's output (a job may send stderr to stdout: git fsck
+            # 2>&1): they are shown when the run differs.
+            reports = Path(tmp) / f"reports-{mode}"
+            reports.mkdir()
+            mode_env["ZHEAP_REPORT"] = str(reports / "report.%p")
+            result = run(job, Path(tmp) / f"mode-{mode}", mode_env)
             rejected = [line for line in result.stderr.decode(errors="replace").splitlines()
                         if "ZHEAP_ALLOCATOR" in line]
             if rejected:
@@ -320,6 +327,9 @@ def main():
                 print(f"  ok   {label}")
             else:
                 show_difference(label, baseline, result)
+                for report in sorted(reports.iterdir()):
+                    print(f"  {report.name} (ZHEAP_REPORT), first lines:")
+                    print("\n".join("    " + line for line in report.read_text(errors="replace").splitlines()[:20]))
                 failures += 1
     return 1 if failures else 0
 
