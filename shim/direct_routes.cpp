@@ -11,6 +11,7 @@ constinit std::atomic<void* (*)(std::size_t) noexcept> malloc{c_api::malloc_full
 constinit std::atomic<void (*)(void*) noexcept> free{nullptr};
 constinit std::atomic<std::uintptr_t> free_begin{0};
 constinit std::atomic<std::uintptr_t> free_length{0};
+constinit std::atomic<void* (*)(void*, std::size_t) noexcept> realloc{nullptr};
 }  // namespace detail
 
 void publish(const Heap& h) noexcept {
@@ -27,6 +28,7 @@ void publish(const Heap& h) noexcept {
   }
   if (length == 0) return;
   detail::free.store(h.release, std::memory_order_relaxed);
+  detail::realloc.store(h.reallocate, std::memory_order_relaxed);
   detail::free_begin.store(begin, std::memory_order_relaxed);
   detail::malloc.store(h.allocate_default, std::memory_order_release);
   detail::free_length.store(length, std::memory_order_release);

@@ -10,6 +10,9 @@
 // foreign pointers) keeps the full paths of libc_semantics.hpp, which the routes send
 // every call to until they are published.
 //
+// realloc has a route too (the heap's reallocate, when it has one): the same ownership
+// test, a size check, and errno set on failure.
+//
 // Ownership as one range compare, `ptr - begin < length` in modular arithmetic:
 //   Ownership::reserved_range  begin = range_begin, length = range_end - range_begin;
 //   Ownership::everything      everything except the bootstrap region: begin = its end,
@@ -45,6 +48,7 @@ namespace detail {
 [[gnu::visibility("hidden")]] extern constinit std::atomic<void (*)(void*) noexcept> free;
 [[gnu::visibility("hidden")]] extern constinit std::atomic<std::uintptr_t> free_begin;
 [[gnu::visibility("hidden")]] extern constinit std::atomic<std::uintptr_t> free_length;  // 0: every free takes the full path
+[[gnu::visibility("hidden")]] extern constinit std::atomic<void* (*)(void*, std::size_t) noexcept> realloc;
 }  // namespace detail
 
 // Publishes the routes for `h` when they apply: h is the started heap, libc_conformant,
@@ -65,6 +69,11 @@ inline bool owns_for_free(const void* ptr) noexcept {
 
 // The heap's release; only after owns_for_free(ptr) said true.
 inline void release(void* ptr) noexcept { detail::free.load(std::memory_order_relaxed)(ptr); }
+
+// The heap's reallocate for a pointer owns_for_free() accepted and a size in
+// 1..PTRDIFF_MAX; nullptr (no route: the full path) while unpublished or when the heap
+// has no reallocate of its own.
+inline auto reallocate_route() noexcept { return detail::realloc.load(std::memory_order_relaxed); }
 
 }  // namespace direct_routes
 }  // namespace zheap::shim

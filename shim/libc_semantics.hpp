@@ -172,6 +172,13 @@ inline std::size_t malloc_usable_size(void* ptr, std::uintptr_t /*caller*/) noex
 }
 
 inline void* realloc(void* ptr, std::size_t size, std::uintptr_t caller) noexcept {
+  if (direct_routes::owns_for_free(ptr) && size - 1 < max_request) [[likely]] {
+    if (auto route = direct_routes::reallocate_route()) {
+      void* moved = route(ptr, size);
+      if (moved == nullptr) [[unlikely]] errno = ENOMEM;
+      return moved;
+    }
+  }
   if (ptr == nullptr) return allocate_aligned(size, default_alignment, Api::realloc, caller);
   if (size == 0) {  // glibc (REALLOC_ZERO_BYTES_FREES): frees and returns NULL
     release(ptr, Api::realloc, "realloc", caller);
