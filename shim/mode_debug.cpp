@@ -21,7 +21,8 @@
 // hands them back there; an error found then is one unsymbolized line (no nested report,
 // so no deadlock on the symbolizer's lock). Reports go to stderr, or to ZHEAP_REPORT.
 //
-// Exit: a destructor checks every block once more (check_blocks_at_exit).
+// Exit: a destructor checks every block once more and reports the leaks, classified
+// (report_leaks_at_exit; the scan is core/src/debug/leak_scan.hpp).
 // Fork: the report lock, the DebugAllocator's locks (and the stack depot's), then the smp
 // allocator's, are taken before fork and released after it in both processes.
 #include <zheap/debug_allocator.hpp>
@@ -248,13 +249,31 @@ constinit const Heap debug_heap_entries = {
     .detailed = &debug_entries,
 };
 
+// The leak report: every live block classified (roots: the whole process's writable
+// memory, this thread's registers), the report written to ZHEAP_REPORT or stderr.
+// Everything the leak report prints goes through here, so output options plug in here.
+void report_leaks_at_exit() noexcept {
+  // The smp allocator's region is where blocks live: its free lists and page headers
+  // point into it, and must not count as roots.
+  const AddressRange smp_region[] = {{smp::range_begin(), smp::range_end()}};
+  LeakCheckOptions check;
+  check.scan_process_roots = true;
+  check.not_roots = smp_region;
+  const LeakReport report = debug_heap->leak_check(check);  // reports redzone/poison errors itself
+  if (report.ok()) return;
+  const ReentryGuard symbolizing;  // its allocations go to glibc (see the top of the file)
+  report_lock.lock();
+  report.write(report_destination());
+  report_lock.unlock();
+}
+
 // At exit (after the program's atexit handlers and static destructors; see exports.cpp):
 // every live block's redzones and every quarantined block's poison are checked, so an
-// overflow of a block never freed, or a write after free still in quarantine, is found.
-// The leaks leak_check() also returns are not reported yet (the leak report is to come).
+// overflow of a block never freed, or a write after free still in quarantine, is found;
+// then the leaks are reported.
 [[gnu::destructor]] void check_blocks_at_exit() {
   if (debug_heap == nullptr || reentered()) return;
-  const LeakReport unreported = debug_heap->leak_check();
+  report_leaks_at_exit();
 }
 
 }  // namespace

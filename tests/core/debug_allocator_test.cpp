@@ -359,7 +359,7 @@ TEST_F(DebugAllocatorTest, LeakCheckCountsAndGroupsByAllocationStack) {
   text.resize(static_cast<std::size_t>(pread(fd, text.data(), text.size(), 0)));
   close(fd);
   unlink(path);
-  EXPECT_NE(text.find("Leak of 100 byte(s) in 1 object(s) allocated from:"), std::string::npos) << text;
+  EXPECT_NE(text.find("Direct leak of 100 byte(s) in 1 object(s) allocated from:"), std::string::npos) << text;
   EXPECT_NE(text.find("leak_from_site_a"), std::string::npos) << text;
   EXPECT_NE(text.find("debug_allocator_test.cpp:"), std::string::npos) << text;
   EXPECT_NE(text.find("SUMMARY: zheap: 160 byte(s) leaked in 4 allocation(s)."), std::string::npos) << text;

@@ -224,21 +224,45 @@ void write_debug_error(int fd, const DebugError& error) noexcept {
   out.end_line();
 }
 
+// LeakSanitizer's layout, word for word where it has one:
+//   ==PID==ERROR: zheap: detected memory leaks
+//   <blank>
+//   Direct leak of N byte(s) in M object(s) allocated from:
+//       #0 0x... in function file:line
+//   <blank>
+//   Indirect leak of ...
+//   <blank>
+//   N byte(s) in M object(s) still reachable (not leaks); ZHEAP_SHOW_REACHABLE=1 lists them
+//   <blank>
+//   SUMMARY: zheap: X byte(s) leaked in Y allocation(s).
+// Nothing at all when nothing leaked (LeakSanitizer is silent then, whatever is reachable).
 void LeakReport::write(int fd) const noexcept {
-  if (group_count_ == 0) return;
+  if (ok()) return;
   ReportWriter out(fd);
   out.line().text("==").unsigned_decimal(static_cast<std::uint64_t>(os::process_id())).text(
       "==ERROR: zheap: detected memory leaks");
   out.end_line();
   for (const LeakGroup& group : groups()) {
+    if (group.kind == LeakKind::reachable) continue;
     out.end_line();
     out.line()
-        .text("Leak of ")
+        .text(group.kind == LeakKind::definite ? "Direct" : "Indirect")
+        .text(" leak of ")
         .unsigned_decimal(group.bytes)
         .text(" byte(s) in ")
         .unsigned_decimal(group.blocks)
         .text(" object(s) allocated from:");
     out.stack("", group.stack);
+  }
+  const LeakTotals reachable = totals(LeakKind::reachable);
+  if (reachable.blocks > 0) {
+    out.end_line();
+    out.line()
+        .unsigned_decimal(reachable.bytes)
+        .text(" byte(s) in ")
+        .unsigned_decimal(reachable.blocks)
+        .text(" object(s) still reachable (not leaks); ZHEAP_SHOW_REACHABLE=1 lists them");
+    out.end_line();
   }
   out.end_line();
   out.line()
