@@ -7,7 +7,9 @@
  *   definitely lost: 4 blocks, 100 + 24 * 3 bytes (a lone block, two list heads, one
  *                    block of a pure cycle)
  *   indirectly lost: 4 blocks, 24 * 3 (the lists' tails) + 24 (the cycle's other block)
- *   still reachable: 3 blocks, 300 + 50 (through the first) + 16, from globals */
+ *   still reachable: 3 blocks, 300 + 50 (through the first) + 16, from globals
+ * `leak_kinds baseline` leaks one byte only: what a tool counts there (zheap: libstdc++'s
+ * emergency exception pool, which libjemalloc's dependency loads) is not the program's. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -56,8 +58,12 @@ static void __attribute__((noinline)) scrub_stack(void) {
   for (size_t i = 0; i < sizeof pad; ++i) pad[i] = 0;
 }
 
-int main(void) {
-  leak();
+int main(int argc, char** argv) {
+  if (argc > 1 && strcmp(argv[1], "baseline") == 0) {
+    opaque(malloc(1));
+  } else {
+    leak();
+  }
   scrub_stack();
   static const char done[] = "leaked\n";
   return write(1, done, sizeof done - 1) == sizeof done - 1 ? 0 : 1;

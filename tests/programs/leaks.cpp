@@ -67,8 +67,12 @@ void* volatile kept_for_life = nullptr;
   return opaque(chain);
 }
 
+// Read at run time, so that the compiler cannot clone make_chain for a constant length
+// and unroll its loop into two allocation sites.
+int volatile chain_length = 2;
+
 [[gnu::noinline]] void leak_list() {
-  Node* chain = make_chain(2);
+  Node* chain = make_chain(chain_length);
   opaque(new Node{chain, {0, 0}});  // leak: indirect Direct 24 1
   no_tail_call();
 }
