@@ -336,6 +336,11 @@ class LeakScan {
     const std::size_t page = os::page_size();
     for (std::uintptr_t chunk = begin; chunk < end;) {
       const std::size_t len = std::min<std::uintptr_t>(end - chunk, kReadChunk);
+      const std::uintptr_t first_page = chunk & ~(page - 1);
+      if (page_map_.pages_with_data(first_page, (chunk + len - first_page + page - 1) / page) == 0) {
+        chunk += len;  // never touched: zeros (reading would only fault in the zero page)
+        continue;
+      }
       if (os::read_if_readable(buffer_.data(), reinterpret_cast<const void*>(chunk), len)) {
         scan_words(buffer_.data(), buffer_.data() + len / kWord, visit);
       } else {
@@ -365,6 +370,7 @@ class LeakScan {
   std::uintptr_t span_ = 0;  // ends_[last] - lowest_: find() rejects most words with one compare
   std::span<const AddressRange> excluded_;
   bool use_plain_reads_ = false;
+  os::PageMap page_map_;
 };
 
 }  // namespace

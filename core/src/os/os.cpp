@@ -231,6 +231,30 @@ bool next_memory_mapping(const char** cursor, const char* end, MemoryMapping* ou
   return true;
 }
 
+PageMap::PageMap() noexcept : fd_(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)) {}
+
+PageMap::~PageMap() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::uint64_t PageMap::pages_with_data(std::uintptr_t begin, std::size_t pages) noexcept {
+  const std::uint64_t all = pages >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << pages) - 1;
+  if (fd_ < 0 || pages == 0) return all;
+  // One 64-bit entry per page: bit 63 present, bit 62 swapped (the frame number, which
+  // needs privileges, is not used).
+  std::uint64_t entries[64];
+  const std::size_t count = pages > 64 ? 64 : pages;
+  const auto offset = static_cast<off_t>(begin / page_size() * sizeof(std::uint64_t));
+  const int saved_errno = errno;
+  const ssize_t n = ::pread(fd_, entries, count * sizeof(std::uint64_t), offset);
+  errno = saved_errno;
+  if (n != static_cast<ssize_t>(count * sizeof(std::uint64_t))) return all;
+  std::uint64_t bits = 0;
+  for (std::size_t i = 0; i < count; ++i)
+    if ((entries[i] >> 62) != 0) bits |= std::uint64_t{1} << i;
+  return bits;
+}
+
 int thread_id() noexcept { return static_cast<int>(::syscall(SYS_gettid)); }
 int process_id() noexcept { return static_cast<int>(::getpid()); }
 

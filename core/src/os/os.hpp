@@ -96,6 +96,25 @@ struct MemoryMapping {
 // moves *cursor past it. false at the end of the text or on a line it cannot read.
 bool next_memory_mapping(const char** cursor, const char* end, MemoryMapping* out) noexcept;
 
+// Which pages of the own process hold data, from /proc/self/pagemap: a page that was never
+// touched (or was given back) reads as zeros, so a scan for pointers may skip it. Opened
+// once, closed by the destructor; every answer is "all hold data" when the file cannot be read.
+class PageMap {
+ public:
+  PageMap() noexcept;
+  ~PageMap();
+  PageMap(const PageMap&) = delete;
+  PageMap& operator=(const PageMap&) = delete;
+
+  // Bit i set: page i of the `pages` (at most 64) from page-aligned `begin` is present in
+  // memory or swapped out. Pages of a file mapping not yet faulted in read as the file's
+  // bytes, not zeros, but hold nothing the process wrote: also clear.
+  std::uint64_t pages_with_data(std::uintptr_t begin, std::size_t pages) noexcept;
+
+ private:
+  int fd_;
+};
+
 // The kernel's id of the calling thread.
 int thread_id() noexcept;
 int process_id() noexcept;
