@@ -5,7 +5,8 @@
 // behind its own Mutex, each grown by rehashing into a mapping twice the size when it
 // is 70% full. Lock order: a shard lock is taken alone, never with
 // another shard's or the quarantine's; callers copy what they need and unlock before
-// reporting. Deletion shifts the probe chain back (no tombstones), so lookups stay short
+// reporting. Only lock_all() takes them all, in shard order (fork, and the leak scan,
+// which holds them so that no block is freed while it reads blocks). Deletion shifts the probe chain back (no tombstones), so lookups stay short
 // however many blocks come and go.
 #pragma once
 
