@@ -28,6 +28,7 @@ constexpr std::size_t kWord = sizeof(std::uintptr_t);
 // Roots are copied out this much at a time (one process_vm_readv each): big enough that the
 // system call's cost vanishes, small enough to stay in the cache while it is scanned.
 constexpr std::size_t kReadChunk = std::size_t{64} << 10;
+constexpr std::uintptr_t kReservationBytes = std::uintptr_t{1} << 40;
 
 // An array on a mapping of its own, given back when it goes out of scope.
 template <class T>
@@ -65,7 +66,8 @@ class LeakScan {
         marks_(live),
         worklist_(live),
         structure_(live),
-        buffer_(kReadChunk / kWord) {}
+        chunk_bytes_(std::max(kReadChunk, os::page_size())),
+        buffer_(chunk_bytes_ / kWord) {}
 
   bool ok() const noexcept {
     return begins_.ok() && ends_.ok() && record_of_.ok() && marks_.ok() && worklist_.ok() && structure_.ok() &&
@@ -243,6 +245,10 @@ class LeakScan {
 
   static bool is_root(const os::MemoryMapping& mapping) noexcept {
     if (!mapping.readable || !mapping.writable || mapping.shared) return false;
+    // Reservations of a terabyte or more (a sanitizer's shadow memory, some runtimes'
+    // address-space reserves): walking them, even only to find their touched pages, would
+    // take seconds, and what they hold is the runtime's, not the program's pointers.
+    if (mapping.end - mapping.begin >= kReservationBytes) return false;
     if (mapping.named("[vvar]") || mapping.named("[vvar_vclock]") || mapping.named("[vsyscall]")) return false;
     // Device memory (a GPU's, a frame buffer): reading it may have effects, and no heap
     // pointer lives there. /dev/zero mapped privately is plain anonymous memory.
@@ -322,37 +328,47 @@ class LeakScan {
     }
   }
 
-  // Root memory [begin, end): copied out a chunk at a time (pages that cannot be read are
-  // skipped), every aligned word looked up.
+  // Root memory [begin, end): in windows of 64 pages, one /proc/self/pagemap query each;
+  // the chunks holding touched pages are copied out and every aligned word looked up.
+  // Untouched pages read as zeros: reading them would only map the zero page, slowly.
   void read_and_scan(std::uintptr_t begin, std::uintptr_t end) noexcept {
     begin = (begin + kWord - 1) & ~(kWord - 1);
     end &= ~(kWord - 1);
-    const auto visit = [this](std::size_t j) { reach(j); };
+    if (begin >= end) return;
     if (use_plain_reads_) {
-      if (begin < end)
-        scan_words(reinterpret_cast<const std::uintptr_t*>(begin), reinterpret_cast<const std::uintptr_t*>(end), visit);
+      scan_words(reinterpret_cast<const std::uintptr_t*>(begin), reinterpret_cast<const std::uintptr_t*>(end),
+                 [this](std::size_t j) { reach(j); });
       return;
     }
     const std::size_t page = os::page_size();
-    for (std::uintptr_t chunk = begin; chunk < end;) {
-      const std::size_t len = std::min<std::uintptr_t>(end - chunk, kReadChunk);
-      const std::uintptr_t first_page = chunk & ~(page - 1);
-      if (page_map_.pages_with_data(first_page, (chunk + len - first_page + page - 1) / page) == 0) {
-        chunk += len;  // never touched: zeros (reading would only fault in the zero page)
-        continue;
+    constexpr std::size_t kWindowPages = 64;
+    const std::size_t chunk_pages = chunk_bytes_ / page;
+    for (std::uintptr_t window = begin & ~(page - 1); window < end; window += kWindowPages * page) {
+      const std::uint64_t touched = page_map_.pages_with_data(window, kWindowPages);
+      for (std::size_t first = 0; first < kWindowPages; first += chunk_pages) {
+        const std::uint64_t chunk_mask = chunk_pages >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << chunk_pages) - 1;
+        if (((touched >> first) & chunk_mask) == 0) continue;
+        const std::uintptr_t from = std::max(begin, window + first * page);
+        const std::uintptr_t to = std::min(end, window + (first + chunk_pages) * page);
+        if (from < to) read_chunk(from, to);
       }
-      if (os::read_if_readable(buffer_.data(), reinterpret_cast<const void*>(chunk), len)) {
-        scan_words(buffer_.data(), buffer_.data() + len / kWord, visit);
-      } else {
-        // Some page went away or lost its access meanwhile: take the chunk page by page.
-        for (std::uintptr_t at = chunk; at < chunk + len;) {
-          const std::uintptr_t piece_end = std::min<std::uintptr_t>((at & ~(page - 1)) + page, chunk + len);
-          if (os::read_if_readable(buffer_.data(), reinterpret_cast<const void*>(at), piece_end - at))
-            scan_words(buffer_.data(), buffer_.data() + (piece_end - at) / kWord, visit);
-          at = piece_end;
-        }
-      }
-      chunk += len;
+    }
+  }
+
+  // [from, to), at most chunk_bytes_, copied into the buffer (page by page when some page
+  // went away or lost its access meanwhile) and scanned.
+  void read_chunk(std::uintptr_t from, std::uintptr_t to) noexcept {
+    const auto visit = [this](std::size_t j) { reach(j); };
+    if (os::read_if_readable(buffer_.data(), reinterpret_cast<const void*>(from), to - from)) {
+      scan_words(buffer_.data(), buffer_.data() + (to - from) / kWord, visit);
+      return;
+    }
+    const std::size_t page = os::page_size();
+    for (std::uintptr_t at = from; at < to;) {
+      const std::uintptr_t piece_end = std::min<std::uintptr_t>((at & ~(page - 1)) + page, to);
+      if (os::read_if_readable(buffer_.data(), reinterpret_cast<const void*>(at), piece_end - at))
+        scan_words(buffer_.data(), buffer_.data() + (piece_end - at) / kWord, visit);
+      at = piece_end;
     }
   }
 
@@ -365,6 +381,7 @@ class LeakScan {
   MappedArray<std::uint32_t> worklist_;  // each block is pushed at most once per phase
   std::size_t pending_ = 0;
   MappedArray<std::uint32_t> structure_;  // lost blocks: the leader whose flood reached them
+  std::size_t chunk_bytes_;  // a read's size: kReadChunk, or a page where pages are bigger
   MappedArray<std::uintptr_t> buffer_;
   std::uintptr_t lowest_ = 0;
   std::uintptr_t span_ = 0;  // ends_[last] - lowest_: find() rejects most words with one compare
