@@ -100,13 +100,13 @@ class LeakScan {
     const auto maps_begin = reinterpret_cast<std::uintptr_t>(maps.data);
     const AddressRange own[] = {begins_.range(), ends_.range(), record_of_.range(), marks_.range(),
                                 worklist_.range(), structure_.range(), buffer_.range(), {maps_begin, maps_begin + maps.mapped}};
-    const std::size_t excluded_count = never_roots.size() + not_roots.size() + std::size(own);
-    MappedArray<AddressRange> excluded(excluded_count);
+    MappedArray<AddressRange> excluded(never_roots.size() + not_roots.size() + std::size(own) + 1);
     if (excluded.ok()) {
       std::size_t n = 0;
       for (const AddressRange& r : never_roots) excluded[n++] = r;
       for (const AddressRange& r : not_roots) excluded[n++] = r;
       for (const AddressRange& r : own) excluded[n++] = r;
+      excluded[n++] = excluded.range();
       excluded_ = {excluded.data(), merge_ranges(excluded.data(), n)};
       use_plain_reads_ = !process_vm_readv_works();
 
@@ -121,6 +121,7 @@ class LeakScan {
         scan_root_range(begin, mapping.end);
       }
       drain([this](std::size_t j) { reach(j); });
+      excluded_ = {};
     }
     os::unmap(maps.data, maps.mapped);
   }
