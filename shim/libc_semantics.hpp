@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "direct_routes.hpp"
 #include "dispatch.hpp"
 #include "layers.hpp"
 #include "os/os.hpp"
@@ -89,6 +90,7 @@ inline void* allocate_aligned(std::size_t size, std::size_t alignment, Api famil
 
 [[gnu::always_inline]] inline void release(void* ptr, Api family, const char* function, std::uintptr_t caller,
                                            std::size_t size = 0, std::size_t alignment = 0) noexcept {
+  if (direct_routes::owns_for_free(ptr)) [[likely]] return direct_routes::release(ptr);
   if (ptr == nullptr) return;
   const Heap& h = heap();
   if (h.libc_conformant && !layers::active()) [[likely]] {
@@ -131,16 +133,21 @@ inline void* memalign_checked(std::size_t alignment, std::size_t size, Api famil
   void* p = heap_allocate(h, size, default_alignment, Api::malloc, caller);
   if (p == nullptr) [[unlikely]] return fail_enomem();
   observe_alloc(p, Api::malloc, size, 0);
+  direct_routes::publish(heap());  // the first call has started the heap and the layers
   return p;
 }
 
-[[gnu::always_inline]] inline void* malloc(std::size_t size, std::uintptr_t caller) noexcept {
-  const Heap& h = heap();
-  if (h.libc_conformant && !layers::active()) [[likely]] return h.allocate_default(size);
-  return malloc_observed(h, size, caller);
+// The exported malloc and free: their direct routes, or the full paths (malloc_full and
+// free_full, exports.cpp). `caller` is left unused so that the entry does not load it:
+// the full paths find it themselves.
+[[gnu::always_inline]] inline void* malloc(std::size_t size, std::uintptr_t /*caller*/) noexcept {
+  return direct_routes::allocate(size);
 }
 
-inline void free(void* ptr, std::uintptr_t caller) noexcept { release(ptr, Api::free, "free", caller); }
+[[gnu::always_inline]] inline void free(void* ptr, std::uintptr_t /*caller*/) noexcept {
+  if (direct_routes::owns_for_free(ptr)) [[likely]] return direct_routes::release(ptr);
+  free_full(ptr);
+}
 
 inline void* calloc(std::size_t count, std::size_t size, std::uintptr_t caller) noexcept {
   std::size_t bytes;

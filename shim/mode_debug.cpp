@@ -2,7 +2,8 @@
 // core/include/zheap/debug_allocator.hpp, docs/DEBUG_ALLOCATOR.md): redzones, a poisoned
 // quarantine, a side table of every block with its allocation and free stacks; double
 // free, write after free, overflow, mismatched and invalid frees are reported with
-// symbolized stacks, then abort / report / ignore (ZHEAP_ON_ERROR).
+// symbolized stacks, then abort / report / ignore (ZHEAP_ON_ERROR). How reports are written
+// (format, destination, suppressions, leak exit code) is debug_report_output.cpp's business.
 //
 // The Heap: not libc_conformant and with DetailedEntries, so every entry point passes its
 // API family, a sized delete's size, an aligned delete's alignment and its caller (where
@@ -32,11 +33,11 @@
 #include <cstring>
 #include <new>
 
+#include "debug_report_output.hpp"
 #include "dispatch.hpp"
 #include "glibc_chunks.hpp"
 #include "options.hpp"
 #include "os/os.hpp"
-#include "output_file.hpp"
 #include "report.hpp"
 #include "smp/smp.hpp"
 
@@ -50,12 +51,6 @@ constinit DebugAllocator* debug_heap = nullptr;  // set once, at start-up, befor
 constexpr std::size_t default_alignment = 16;
 
 constinit Mutex report_lock;  // serializes reports (report_debug_error)
-
-// ZHEAP_REPORT's descriptor, opened at a process's first report (so that `%p` names the
-// process that reports, a forked child included); stderr when unset or unopenable.
-// Written under report_lock.
-constinit int report_fd = -1;
-constinit int report_fd_process = 0;
 
 AllocationFamily allocation_family(Api api) noexcept {
   switch (api) {
@@ -183,17 +178,6 @@ void debug_fork_release() noexcept {
 
 // --- reports -------------------------------------------------------------------------
 
-int report_destination() noexcept {
-  const Options& o = options();
-  if (o.report.empty()) return 2;
-  const int process = os::process_id();
-  if (report_fd_process != process) {  // first report of this process
-    report_fd_process = process;
-    report_fd = open_output_file("ZHEAP_REPORT", o.report.c_str());
-  }
-  return report_fd >= 0 ? report_fd : 2;
-}
-
 void report_debug_error(void* /*context*/, const DebugError& error) noexcept {
   if (reentered()) {
     report_nested_debug_error(debug_error_name(error.kind), error.address);
@@ -203,7 +187,7 @@ void report_debug_error(void* /*context*/, const DebugError& error) noexcept {
   // One report at a time, so that threads finding errors together do not interleave
   // their lines. Never taken by a nested report (above), so it cannot deadlock.
   report_lock.lock();
-  write_debug_error(report_destination(), error);
+  write_error_report(error);
   report_lock.unlock();
 }
 
@@ -250,8 +234,8 @@ constinit const Heap debug_heap_entries = {
 };
 
 // The leak report: every live block classified (roots: the whole process's writable
-// memory, this thread's registers), the report written to ZHEAP_REPORT or stderr.
-// Everything the leak report prints goes through here, so output options plug in here.
+// memory, this thread's registers; core/src/debug/leak_scan.hpp), then rendered with the
+// output options (debug_report_output.hpp) and ZHEAP_LEAK_EXITCODE applied.
 void report_leaks_at_exit() noexcept {
   // The smp allocator's region is where blocks live: its free lists and page headers
   // point into it, and must not count as roots.
@@ -260,11 +244,11 @@ void report_leaks_at_exit() noexcept {
   check.scan_process_roots = true;
   check.not_roots = smp_region;
   const LeakReport report = debug_heap->leak_check(check);  // reports redzone/poison errors itself
-  if (report.ok()) return;
   const ReentryGuard symbolizing;  // its allocations go to glibc (see the top of the file)
   report_lock.lock();
-  report.write(report_destination());
+  write_leak_report(report);
   report_lock.unlock();
+  apply_leak_exit_code(report);
 }
 
 // At exit (after the program's atexit handlers and static destructors; see exports.cpp):

@@ -59,6 +59,8 @@ bool is_array(Api family) noexcept {
 }
 
 void* allocate_or_null(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) noexcept {
+  namespace direct_routes = zheap::shim::direct_routes;
+  if (alignment <= c_api::default_alignment && direct_routes::published()) [[likely]] return direct_routes::allocate(size);
   return c_api::allocate_aligned(size, alignment, family, caller);
 }
 

@@ -137,6 +137,18 @@ struct Count {
   static constexpr std::optional<value_type> parse(std::string_view text) noexcept { return parse_count(text); }
 };
 
+// A process exit status: 0 to 255 (what the parent sees of anything larger is its low byte).
+struct ExitStatus {
+  using value_type = std::uint8_t;
+  static constexpr std::string_view noun = "an exit status";
+  static constexpr std::string_view accepted = "a decimal integer from 0 to 255";
+  static constexpr std::optional<value_type> parse(std::string_view text) noexcept {
+    const auto status = detail::parse_decimal(text, 255);
+    if (!status) return std::nullopt;
+    return static_cast<value_type>(*status);
+  }
+};
+
 // A file path, kept in the Options struct itself (nothing may be allocated); empty means
 // "not set". `%p` is expanded to the process id when the file is opened, not here.
 struct Path {
@@ -180,5 +192,9 @@ enum class Mode : std::uint8_t { libc, jemalloc, arena, debug, smp };
 // What debug mode does after it has found and reported an error (ZHEAP_ON_ERROR); the
 // same order as zheap::OnError, which mode_debug.cpp maps it onto.
 enum class ErrorAction : std::uint8_t { abort, report, ignore };
+
+// How debug mode writes its reports (ZHEAP_REPORT_FORMAT): LeakSanitizer-style text, or
+// JSON Lines (docs/REPORT.md).
+enum class ReportFormat : std::uint8_t { text, json };
 
 }  // namespace zheap::shim

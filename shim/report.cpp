@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "os/os.hpp"
+#include "support/format.hpp"
 
 namespace zheap::shim {
 
@@ -63,6 +64,28 @@ void report_bootstrap_exhausted() noexcept {
 void report_nested_debug_error(const char* kind, const void* ptr) noexcept {
   Line().text("zheap: ").text(kind).text(" on ").address(ptr)
       .text(" while the shim was busy on this thread (in another report?); not symbolized").print();
+}
+
+void report_suppressions_unreadable(const char* path, int error) noexcept {
+  // strerrordesc_np: the message without locale or allocation (glibc >= 2.32).
+  const char* reason = ::strerrordesc_np(error);
+  Line().text("zheap: ZHEAP_SUPPRESSIONS: cannot read \"").text(path).text("\": ")
+      .text(reason != nullptr ? reason : "error").text("; no leak is suppressed").print();
+}
+
+void report_invalid_suppression(const char* path, std::size_t line_number, std::string_view line) noexcept {
+  char buffer[512];
+  support::BufferWriter out(buffer);
+  out.text("zheap: ZHEAP_SUPPRESSIONS: ").text(path).character(':').unsigned_decimal(line_number)
+      .text(": not a suppression (expected leak:PATTERN, # comments, blank lines), skipped: \"");
+  constexpr std::size_t shown = 160;  // one line, whatever the file holds
+  for (std::size_t i = 0; i < line.size() && i < shown; ++i) {
+    const char c = line[i];
+    out.character(c >= 0x20 && c < 0x7f ? c : '?');
+  }
+  if (line.size() > shown) out.text("...");
+  out.text("\"\n");
+  os::write_stderr(out.c_str(), out.size());
 }
 
 }  // namespace zheap::shim

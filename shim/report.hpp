@@ -2,6 +2,9 @@
 // lives in report.cpp. None of them allocates; all write straight to stderr and preserve errno.
 #pragma once
 
+#include <cstddef>
+#include <string_view>
+
 namespace zheap::shim {
 
 // A mode could not start (e.g. no address space to reserve); the shim runs on `fallback`.
@@ -15,5 +18,9 @@ void report_bootstrap_exhausted() noexcept;
 // report of another error, or start-up): one unsymbolized line, since symbolizing here
 // could re-enter what is running. `kind` is the error's name.
 void report_nested_debug_error(const char* kind, const void* ptr) noexcept;
+// The file ZHEAP_SUPPRESSIONS names cannot be read (`error`: errno); nothing is suppressed.
+void report_suppressions_unreadable(const char* path, int error) noexcept;
+// A line of that file that is not a suppression (or one past the most kept); skipped.
+void report_invalid_suppression(const char* path, std::size_t line_number, std::string_view line) noexcept;
 
 }  // namespace zheap::shim

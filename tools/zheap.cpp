@@ -2,13 +2,14 @@
 //
 //   zheap run [--allocator MODE] [--set NAME=VALUE]... -- PROG [ARGS]
 //   zheap options [--markdown]
-//   zheap report               (not yet available)
+//   zheap report FILE.json
 //   zheap --help | --version
 //
 // `run` preloads libzheap.so (found beside this executable in a build tree, else in the
 // install libdir baked in by meson), sets the ZHEAP_* variables after checking their values
 // with the shim's own parsers, and execs PROG. Exit codes: PROG's own; 127 when PROG cannot
 // be found, 126 when it cannot be run; 2 for a usage error; 1 when libzheap.so is missing.
+// `report` renders a JSON Lines debug report as text (report_render.hpp); 2 for a bad file.
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +25,7 @@
 
 #include "options.hpp"
 #include "options_text.hpp"
+#include "report_render.hpp"
 #include "zheap_config.hpp"
 
 namespace po = boost::program_options;
@@ -40,13 +42,13 @@ const char* const overview =
     "Usage:\n"
     "  zheap run [--allocator MODE] [--set NAME=VALUE]... -- PROG [ARGS...]\n"
     "  zheap options [--markdown]\n"
-    "  zheap report\n"
+    "  zheap report FILE.json\n"
     "  zheap --help | --version\n"
     "\n"
     "Commands:\n"
     "  run       preload libzheap.so into PROG with the given options\n"
     "  options   list every ZHEAP_* option with its default and meaning\n"
-    "  report    render a debug-mode report (not yet available)\n"
+    "  report    print a saved JSON debug report (ZHEAP_REPORT_FORMAT=json) as text\n"
     "\n"
     "`zheap COMMAND --help` describes a command's options.\n";
 
@@ -159,9 +161,25 @@ int command_options(const std::vector<std::string>& args) {
   return 0;
 }
 
-int command_report(const std::vector<std::string>&) {
-  std::cerr << "zheap report: not yet available (the debug mode's report renderer comes with the debug mode)\n";
-  return 1;
+int command_report(const std::vector<std::string>& args) {
+  po::options_description described("zheap report FILE.json");
+  described.add_options()
+      ("help,h", "describe `zheap report`")
+      ("file", po::value<std::string>()->value_name("FILE.json"), "the report");
+  po::positional_options_description positional;
+  positional.add("file", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(described).positional(positional).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << described
+              << "\nFILE.json is what debug mode writes with ZHEAP_REPORT_FORMAT=json (JSON Lines,\n"
+                 "docs/REPORT.md); it is printed in the layout debug mode prints text in.\n";
+    return 0;
+  }
+  if (!vm.count("file")) throw UsageError{"report: no file given (zheap report FILE.json)"};
+  std::cout.flush();  // the report is written to the descriptor directly
+  return zheap::tool::render_report_file(vm["file"].as<std::string>(), STDOUT_FILENO, std::cerr);
 }
 
 int run(int argc, char** argv) {

@@ -247,6 +247,27 @@ TEST(SmpAllocator, FreedLargeBlocksAreReused) {
   smp::release(b);
 }
 
+// Blocks above 8 KiB live in 512 KiB pages; freed, those pages stay resident up to the
+// thread's budget (the next batch reuses them without page faults), and trim() purges them.
+TEST(SmpAllocator, FreedBigPagesStayResidentUpToTheBudgetUntilTrim) {
+  smp::trim();
+  ASSERT_EQ(smp::stats().dirty_page_bytes, 0u);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 4096; ++i) blocks.push_back(smp::allocate(12 * 1024, 16));  // 48 MiB, ~100 pages
+  for (void* p : blocks) std::memset(p, 3, 12 * 1024);
+  for (void* p : blocks) smp::release(p);
+  const std::size_t dirty = smp::stats().dirty_page_bytes;
+  EXPECT_GT(dirty, 0u);
+  EXPECT_LE(dirty, 16 * MiB);
+  // The next batch takes the resident pages first (a page holds 42 such blocks).
+  blocks.clear();
+  for (int i = 0; i < 200; ++i) blocks.push_back(smp::allocate(12 * 1024, 16));
+  EXPECT_LT(smp::stats().dirty_page_bytes, dirty);
+  for (void* p : blocks) smp::release(p);
+  smp::trim();
+  EXPECT_EQ(smp::stats().dirty_page_bytes, 0u);
+}
+
 TEST(SmpAllocator, MemoryGoesBackAfterEverythingIsFreed) {
   smp::trim();
   const std::size_t before = smp::stats().committed_bytes;
@@ -256,12 +277,16 @@ TEST(SmpAllocator, MemoryGoesBackAfterEverythingIsFreed) {
   for (void* p : blocks) std::memset(p, 7, 1000);
   EXPECT_GE(smp::stats().committed_bytes, before + 120 * MiB);
   for (void* p : blocks) smp::release(p);
-  // Left: the large-block cache (at most 16 MiB), the spare segment, and the segment of
-  // the (now empty) current page of the 1008-byte class.
-  EXPECT_LE(smp::stats().committed_bytes, before + 16 * MiB + 2 * 4 * MiB);
+  // Left: the large-block cache, the empty segments kept, the spare segment, and the
+  // segment of the (now empty) current page of the 1008-byte class.
+  const smp::Stats kept = smp::stats();
+  EXPECT_LE(kept.cached_large_bytes, smp::large_cache_limit);
+  EXPECT_LE(kept.cached_empty_segment_bytes, 4 * 4 * MiB);
+  EXPECT_LE(kept.committed_bytes, before + kept.cached_large_bytes + kept.cached_empty_segment_bytes + 2 * 4 * MiB);
   smp::trim();
   EXPECT_LE(smp::stats().committed_bytes, before);
   EXPECT_EQ(smp::stats().cached_large_bytes, 0u);
+  EXPECT_EQ(smp::stats().cached_empty_segment_bytes, 0u);
 }
 
 TEST(SmpAllocator, OwnsExactlyItsRange) {

@@ -57,10 +57,14 @@ TEST(ZheapCommand, MarkdownHasOneRowPerOption) {
   }
 }
 
-TEST(ZheapCommand, ReportIsNotYetAvailable) {
-  const auto result = zheap({"report"});
-  EXPECT_EQ(result.exit_code, 1);
-  EXPECT_THAT(result.err, HasSubstr("not yet available"));
+TEST(ZheapCommand, ReportWantsAReadableFile) {
+  const auto no_file = zheap({"report"});
+  EXPECT_EQ(no_file.exit_code, 2);
+  EXPECT_THAT(no_file.err, HasSubstr("report: no file given"));
+
+  const auto missing = zheap({"report", "/nonexistent/report.json"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("zheap report: cannot read /nonexistent/report.json: No such file"));
 }
 
 TEST(ZheapCommand, UsageErrorsExitWith2) {

@@ -15,8 +15,10 @@
 // to its owner, who takes the blocks back when it next runs out. Locks guard only the
 // address-range source and the list of heaps of exited threads.
 // Memory goes back to the system a segment at a time, as soon as a segment is empty
-// (one empty segment per thread is kept, against thrashing); large blocks at free, beyond
-// the cache. A thread's heap outlives it and is adopted by the next new thread.
+// (against thrashing, one empty segment per thread and four more process-wide are kept
+// committed); freed pages of blocks above 8 KiB stay resident up to 16 MiB per thread,
+// beyond that at once; large blocks at free, beyond the cache. (A time-based purge, as
+// mimalloc's, would let these caches grow without keeping memory long; not done yet.) A thread's heap outlives it and is adopted by the next new thread.
 // Never calls malloc; works before main and after static destructors.
 // Refuses: alignments above 2^46 bytes (they fail, as out of memory does).
 #pragma once

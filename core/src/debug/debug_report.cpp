@@ -1,6 +1,8 @@
 // Every word the debug allocator says about an error or a leak is in this file.
 #include "debug/debug_report.hpp"
 
+#include "debug/report_model.hpp"
+
 #include "os/os.hpp"
 #include "support/format.hpp"
 
@@ -53,7 +55,7 @@ const char* release_name(AllocationFamily family) noexcept {
 // Lines are built in a fixed buffer and written whole; a report is a few dozen lines.
 class ReportWriter {
  public:
-  explicit ReportWriter(int fd) noexcept : fd_(fd), line_(buffer_) {}
+  ReportWriter(int fd, const debug::StackSource& stacks) noexcept : fd_(fd), stacks_(stacks), line_(buffer_) {}
   support::BufferWriter& line() noexcept { return line_; }
   void end_line() noexcept {
     line_.character('\n');
@@ -64,27 +66,28 @@ class ReportWriter {
   void stack(const char* title, std::uint32_t stack_id) noexcept {
     line_.text(title);
     end_line();
-    const std::span<const std::uintptr_t> frames = debug_stack_frames(stack_id);
-    if (frames.empty()) {
+    const std::size_t count = stacks_.count(stack_id);
+    if (count == 0) {
       line_.text("    <stack not recorded>");
       end_line();
       return;
     }
-    for (std::size_t i = 0; i < frames.size(); ++i) {
-      line_.text("    #").unsigned_decimal(i).character(' ').hex(frames[i]);
-      const SymbolizedFrame symbol = symbolize_frame(frames[i]);
-      if (symbol.function[0] != '\0') line_.text(" in ").text(symbol.function);
-      if (symbol.file[0] != '\0') {
-        line_.character(' ').text(symbol.file);
-        if (symbol.line != 0) line_.character(':').unsigned_decimal(symbol.line);
+    for (std::size_t i = 0; i < count; ++i) {
+      const debug::ReportFrame frame = stacks_.at(stack_id, i);
+      line_.text("    #").unsigned_decimal(i).character(' ').hex(frame.address);
+      if (frame.symbol.function[0] != '\0') line_.text(" in ").text(frame.symbol.function);
+      if (frame.symbol.file[0] != '\0') {
+        line_.character(' ').text(frame.symbol.file);
+        if (frame.symbol.line != 0) line_.character(':').unsigned_decimal(frame.symbol.line);
       }
       end_line();
     }
   }
   // The first frame with a function name, for the SUMMARY line.
   void where(std::uint32_t stack_id) noexcept {
-    for (std::uintptr_t frame : debug_stack_frames(stack_id)) {
-      const SymbolizedFrame symbol = symbolize_frame(frame);
+    const std::size_t count = stacks_.count(stack_id);
+    for (std::size_t i = 0; i < count; ++i) {
+      const SymbolizedFrame symbol = stacks_.at(stack_id, i).symbol;
       if (symbol.function[0] == '\0') continue;
       if (symbol.file[0] != '\0') {
         line_.character(' ').text(symbol.file);
@@ -94,9 +97,14 @@ class ReportWriter {
       return;
     }
   }
+  // "==PID==", every report's first line starts so.
+  support::BufferWriter& process_tag(int process_id) noexcept {
+    return line_.text("==").unsigned_decimal(static_cast<std::uint64_t>(process_id)).text("==");
+  }
 
  private:
   int fd_;
+  const debug::StackSource& stacks_;
   char buffer_[1024]{};
   support::BufferWriter line_;
 };
@@ -121,8 +129,12 @@ void describe_block(ReportWriter& out, const DebugError& error) noexcept {
 }  // namespace
 
 void write_debug_error(int fd, const DebugError& error) noexcept {
-  ReportWriter out(fd);
-  out.line().text("==").unsigned_decimal(static_cast<std::uint64_t>(os::process_id())).text("==ERROR: zheap: ");
+  debug::write_debug_error_text(fd, error, debug::this_process());
+}
+
+void debug::write_debug_error_text(int fd, const DebugError& error, const ReportOrigin& origin) noexcept {
+  ReportWriter out(fd, origin.stacks);
+  out.process_tag(origin.process_id).text("ERROR: zheap: ");
   out.line().text(debug_error_name(error.kind)).text(" ");
   const char* now_title = "noticed here:";
   const char* free_title = "freed here:";
@@ -224,38 +236,84 @@ void write_debug_error(int fd, const DebugError& error) noexcept {
   out.end_line();
 }
 
-// LeakSanitizer's layout, word for word where it has one:
-//   ==PID==ERROR: zheap: detected memory leaks
-//   <blank>
-//   Direct leak of N byte(s) in M object(s) allocated from:
-//       #0 0x... in function file:line
-//   <blank>
-//   Indirect leak of ...
-//   <blank>
-//   N byte(s) in M object(s) still reachable (not leaks); ZHEAP_SHOW_REACHABLE=1 lists them
-//   <blank>
-//   SUMMARY: zheap: X byte(s) leaked in Y allocation(s).
-// Nothing at all when nothing leaked (LeakSanitizer is silent then, whatever is reachable).
 void LeakReport::write(int fd) const noexcept {
-  if (ok()) return;
-  ReportWriter out(fd);
-  out.line().text("==").unsigned_decimal(static_cast<std::uint64_t>(os::process_id())).text(
-      "==ERROR: zheap: detected memory leaks");
+  debug::write_leak_listing_text(fd, debug::listing_of(*this), debug::this_process());
+}
+
+namespace debug {
+
+LeakListing listing_of(const LeakReport& report) noexcept {
+  LeakListing listing;
+  listing.groups = report.groups();
+  for (LeakKind kind : {LeakKind::definite, LeakKind::indirect, LeakKind::reachable})
+    listing.totals[static_cast<int>(kind)] = report.totals(kind);
+  return listing;
+}
+
+namespace {
+
+const char* leak_heading(LeakKind kind) noexcept {
+  switch (kind) {
+    case LeakKind::definite: return "Direct leak of ";
+    case LeakKind::indirect: return "Indirect leak of ";
+    case LeakKind::reachable: return "Still reachable: ";
+  }
+  return "Leak of ";
+}
+
+// LeakSanitizer's table of the suppressions that hid something.
+void write_suppressions_used(ReportWriter& out, std::span<const SuppressionUse> used) noexcept {
+  if (used.empty()) return;
+  constexpr std::string_view rule = "-----------------------------------------------------";
+  out.line().text(rule);
   out.end_line();
-  for (const LeakGroup& group : groups()) {
-    if (group.kind == LeakKind::reachable) continue;
+  out.line().text("Suppressions used:");
+  out.end_line();
+  out.line().text("  count      bytes template");
+  out.end_line();
+  for (const SuppressionUse& use : used) {
+    char number[24];
+    support::BufferWriter digits(number);
+    digits.unsigned_decimal(use.blocks);
+    for (std::size_t pad = digits.size(); pad < 7; ++pad) out.line().character(' ');
+    out.line().text(digits.view()).character(' ');
+    digits = support::BufferWriter(number);
+    digits.unsigned_decimal(use.bytes);
+    for (std::size_t pad = digits.size(); pad < 10; ++pad) out.line().character(' ');
+    out.line().text(digits.view()).character(' ').text(use.pattern);
+    out.end_line();
+  }
+  out.line().text(rule);
+  out.end_line();
+}
+
+}  // namespace
+
+void write_leak_listing_text(int fd, const LeakListing& listing, const ReportOrigin& origin) noexcept {
+  const bool leaks = listing.leaked_blocks() != 0;
+  const LeakTotals reachable = listing.total(LeakKind::reachable);
+  const bool list_reachable = listing.show_reachable && reachable.blocks != 0;
+  if (!leaks && !list_reachable && listing.suppressions.empty()) return;
+  ReportWriter out(fd, origin.stacks);
+  if (leaks) {
+    out.process_tag(origin.process_id).text("ERROR: zheap: detected memory leaks");
+    out.end_line();
+  } else if (list_reachable) {
+    out.process_tag(origin.process_id).text("zheap: no leaks; blocks still reachable at exit:");
+    out.end_line();
+  }
+  for (const LeakGroup& group : listing.groups) {
+    if (group.kind == LeakKind::reachable && !listing.show_reachable) continue;
     out.end_line();
     out.line()
-        .text(group.kind == LeakKind::definite ? "Direct" : "Indirect")
-        .text(" leak of ")
+        .text(leak_heading(group.kind))
         .unsigned_decimal(group.bytes)
         .text(" byte(s) in ")
         .unsigned_decimal(group.blocks)
         .text(" object(s) allocated from:");
     out.stack("", group.stack);
   }
-  const LeakTotals reachable = totals(LeakKind::reachable);
-  if (reachable.blocks > 0) {
+  if (leaks && !listing.show_reachable && reachable.blocks != 0) {
     out.end_line();
     out.line()
         .unsigned_decimal(reachable.bytes)
@@ -264,15 +322,47 @@ void LeakReport::write(int fd) const noexcept {
         .text(" object(s) still reachable (not leaks); ZHEAP_SHOW_REACHABLE=1 lists them");
     out.end_line();
   }
-  out.end_line();
+  if (leaks || list_reachable) out.end_line();
+  write_suppressions_used(out, listing.suppressions);
+  if (!leaks) return;
+  if (!listing.suppressions.empty()) out.end_line();
   out.line()
       .text("SUMMARY: zheap: ")
-      .unsigned_decimal(leaked_bytes())
+      .unsigned_decimal(listing.leaked_bytes())
       .text(" byte(s) leaked in ")
-      .unsigned_decimal(leaked_blocks())
+      .unsigned_decimal(listing.leaked_blocks())
       .text(" allocation(s).");
   out.end_line();
 }
+
+namespace {
+
+std::size_t depot_frame_count(const void*, std::uint32_t stack) noexcept { return debug_stack_frames(stack).size(); }
+
+ReportFrame depot_frame(const void*, std::uint32_t stack, std::size_t index) noexcept {
+  const std::span<const std::uintptr_t> frames = debug_stack_frames(stack);
+  ReportFrame frame;
+  if (index >= frames.size()) return frame;
+  frame.address = frames[index];
+  frame.symbol = symbolize_frame(frame.address);
+  // A return address may be one past its function's last byte (a call to a noreturn
+  // function): ask about the call instruction itself.
+  if (const char* module = os::object_path_containing(frame.address - 1); module != nullptr) frame.module = module;
+  return frame;
+}
+
+}  // namespace
+
+StackSource process_stacks() noexcept {
+  StackSource source;
+  source.frame_count = depot_frame_count;
+  source.frame = depot_frame;
+  return source;
+}
+
+ReportOrigin this_process() noexcept { return ReportOrigin{os::process_id(), process_stacks()}; }
+
+}  // namespace debug
 
 namespace debug {
 namespace {

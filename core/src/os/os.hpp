@@ -146,7 +146,31 @@ void close(int fd) noexcept;
 // program reuses after closing its own low descriptors; `fd` itself if that fails.
 int move_descriptor_up(int fd, int minimum) noexcept;
 
+// A whole regular file mapped read-only and private, for reading a configuration file
+// without malloc (ZHEAP_SUPPRESSIONS). `data` is nullptr on failure (errno set); an empty
+// file gives a non-null `data` of `size` 0 that must not be read. Give it back with
+// unmap_file().
+struct MappedFile {
+  const char* data = nullptr;
+  std::size_t size = 0;
+};
+MappedFile map_file(const char* path) noexcept;
+void unmap_file(MappedFile file) noexcept;
+
+// The path of the loaded object (executable or shared library) whose code holds
+// `address`: the dynamic loader's name for a library, /proc/self/exe's target for the
+// executable; nullptr when no object holds it. The string lives as long as the object
+// stays loaded. No allocation, no lock; O(log objects).
+const char* object_path_containing(std::uintptr_t address) noexcept;
+
+// _exit(2): ends the process now, without atexit handlers, destructors or stdio flushing.
+[[noreturn]] void exit_immediately(int status) noexcept;
+
 // Fills `buffer` with random bytes from the kernel (getrandom); false on failure.
 bool random_bytes(void* buffer, std::size_t len) noexcept;
+
+// A monotonic clock in milliseconds, coarse (a few ms of resolution) and cheap: read
+// from the vDSO without a system call. For deciding when cached memory has aged.
+std::uint64_t monotonic_milliseconds() noexcept;
 
 }  // namespace zheap::os

@@ -76,11 +76,14 @@ struct Segment {
   Segment* room_prev = nullptr;  // the heap's list of segments with a free slice
   Segment* room_next = nullptr;
   bool in_room = false;
+  // Free slices of big pages left committed with their old contents (Heap::dirty_bytes).
+  std::uint64_t dirty_slices = 0;
   // kind == large (whoever holds the block):
   std::uintptr_t span_begin = 0;  // the whole address span (segment multiples)
   std::size_t span_len = 0;
   std::uintptr_t data = 0;        // the block
   std::uintptr_t commit_end = 0;  // [this, commit_end) is read-write; usable = commit_end - data
+  std::uint64_t cached_since_ms = 0;  // when it entered the large-block cache (os::monotonic_milliseconds)
 };
 
 // A thread's heap. Reached through an initial-exec TLS pointer that starts at a constant
@@ -99,6 +102,9 @@ struct Heap {
   std::atomic<Page*> announced{nullptr};
   Segment* room = nullptr;   // segments with at least one free slice
   Segment* spare = nullptr;  // one wholly free segment kept (in `room` too): hysteresis
+  // Bytes of the segments' dirty_slices: freed big pages kept resident, up to
+  // dirty_page_budget, so that the next big page reuses them without page faults.
+  std::size_t dirty_bytes = 0;
   Heap* next_abandoned = nullptr;
 };
 

@@ -5,7 +5,8 @@
 //   - a Heap, its pages' `free`, `used`, list links, its segments' slice bookkeeping:
 //     only the thread that owns the heap (no lock, no atomics);
 //   - Page::thread_free and Heap::announced: any thread, lock-free (CAS push, exchange);
-//   - the span source (bump cursor, free spans, large-block cache, heap metadata):
+//   - the span source (bump cursor, free spans, large-block cache, empty segments,
+//     heap metadata):
 //     span_lock;
 //   - the abandoned-heap list: abandoned_lock.
 // Locks, in order: start_lock, abandoned_lock, span_lock (only fork takes more than one).
@@ -32,11 +33,19 @@ static_assert(class_table_is_consistent());
 static_assert(sizeof(Segment) <= slice_size);
 static_assert(class_size(class_count - 1) * 4 <= slices_per_large_page * slice_size);
 
-constexpr std::size_t large_cache_capacity = 8;
-// Freed large blocks kept committed for reuse, at most this much in all: a program that
-// frees and reallocates big buffers skips the page faults; the rest goes back at once.
-constexpr std::size_t large_cache_limit = std::size_t{16} << 20;
+// Freed large blocks kept committed for reuse (at most large_cache_limit bytes, smp.hpp):
+// a program that frees and reallocates batches of big buffers skips the page faults
+// (bench size_sweep: 64 blocks of 128 KiB-1 MiB at a time); the rest goes back at once.
+constexpr std::size_t large_cache_capacity = 64;
 constexpr std::size_t free_span_capacity = 1024;
+// Empty segments kept committed for the next new segment of any heap: a program that
+// fills and empties a few segments in turn (batches of blocks) skips their page faults
+// and the system calls that give the memory back and take it again.
+constexpr std::size_t empty_segment_capacity = 4;
+// Freed big pages (blocks above 8 KiB) a heap keeps resident, in bytes: below this a
+// batch of medium blocks freed and allocated again costs no page faults; beyond it they
+// are decommitted at once.
+constexpr std::size_t dirty_page_budget = std::size_t{16} << 20;
 // A large block that shrinks, or a cached one reused for a smaller block, gives back its
 // committed tail when that is at least this big (less is not worth a system call).
 constexpr std::size_t large_trim_threshold = std::size_t{1} << 20;
@@ -66,6 +75,10 @@ constinit Mutex span_lock;
 constinit std::uintptr_t span_cursor = 0;
 constinit FreeSpan free_spans[free_span_capacity] = {};
 constinit std::size_t free_span_count = 0;
+// Empty segments, committed, not owned by any heap (span_lock).
+constinit std::uintptr_t empty_segments[empty_segment_capacity] = {};
+constinit std::size_t empty_segment_count = 0;
+
 // Freed large blocks, oldest first, kept committed.
 constinit Segment* large_cache[large_cache_capacity] = {};
 constinit std::size_t large_cache_count = 0;
@@ -184,12 +197,29 @@ void available_remove(Heap* heap, Page* p) noexcept {
   p->in_available = false;
 }
 
+// A committed empty segment from the cache, or 0.
+std::uintptr_t take_empty_segment() noexcept {
+  MutexLock guard(span_lock);
+  return empty_segment_count == 0 ? 0 : empty_segments[--empty_segment_count];
+}
+
+// Keeps an empty segment for reuse; false when the cache is full.
+bool keep_empty_segment(std::uintptr_t begin) noexcept {
+  MutexLock guard(span_lock);
+  if (empty_segment_count == empty_segment_capacity) return false;
+  empty_segments[empty_segment_count++] = begin;
+  return true;
+}
+
 Segment* new_segment(Heap* heap) noexcept {
-  const std::uintptr_t span = take_span(segment_size, segment_size);
-  if (span == 0) return nullptr;
-  if (!commit(span, segment_size)) {
-    give_span(span, segment_size);
-    return nullptr;
+  std::uintptr_t span = take_empty_segment();
+  if (span == 0) {
+    span = take_span(segment_size, segment_size);
+    if (span == 0) return nullptr;
+    if (!commit(span, segment_size)) {
+      give_span(span, segment_size);
+      return nullptr;
+    }
   }
   auto* s = ::new (reinterpret_cast<void*>(span)) Segment();
   s->heap = heap;
@@ -203,8 +233,10 @@ void release_segment(Heap* heap, Segment* s) noexcept {
   ErrnoKeeper keep_errno;
   if (s->in_room) room_remove(heap, s);
   if (heap->spare == s) heap->spare = nullptr;
+  heap->dirty_bytes -= std::size_t(__builtin_popcountll(s->dirty_slices)) * slice_size;
   segment_count.fetch_sub(1, std::memory_order_relaxed);
   const auto begin = reinterpret_cast<std::uintptr_t>(s);
+  if (keep_empty_segment(begin)) return;
   uncommit(begin, segment_size);
   give_span(begin, segment_size);
 }
@@ -273,6 +305,10 @@ Page* new_page(Heap* heap, std::size_t size_class) noexcept {
   }
   const std::uint64_t taken = ((std::uint64_t{1} << count) - 1) << first;
   s->free_slices &= ~taken;
+  if (const std::uint64_t reused = s->dirty_slices & taken) {
+    s->dirty_slices &= ~taken;
+    heap->dirty_bytes -= std::size_t(__builtin_popcountll(reused)) * slice_size;
+  }
   if (s->free_slices == 0) room_remove(heap, s);
   if (heap->spare == s) heap->spare = nullptr;
   for (unsigned i = 0; i < count; ++i) s->page_of_slice[first + i] = static_cast<std::uint8_t>(first);
@@ -299,11 +335,18 @@ void free_page(Heap* heap, Page* p) noexcept {
   const auto first = static_cast<unsigned>(p - s->pages);
   const std::uint64_t slices = ((std::uint64_t{1} << p->slice_count) - 1) << first;
   if (p->slice_count > 1) {
-    // A 512 KiB page (blocks above 8 KiB) gives its touched memory back at once: its
-    // slices may stay unused in a segment that lives on. One madvise per 4+ blocks.
-    // Single-slice pages go back with their segment.
-    ErrnoKeeper keep_errno;
-    os::decommit(reinterpret_cast<void*>(page_start(p)), p->unbuilt);
+    // A 512 KiB page (blocks above 8 KiB) stays resident while the heap's dirty budget
+    // allows, else gives its touched memory back at once: its slices may stay unused in
+    // a segment that lives on. One madvise per 4+ blocks. Single-slice pages go back
+    // with their segment.
+    const std::size_t bytes = std::size_t{p->slice_count} * slice_size;
+    if (heap->dirty_bytes + bytes <= dirty_page_budget) {
+      s->dirty_slices |= slices;
+      heap->dirty_bytes += bytes;
+    } else {
+      ErrnoKeeper keep_errno;
+      os::decommit(reinterpret_cast<void*>(page_start(p)), p->unbuilt);
+    }
   }
   p->heap = nullptr;
   p->free = nullptr;
@@ -508,21 +551,57 @@ Segment* large_cache_remove(std::size_t i) noexcept {
   return s;
 }
 
-// A cached span of `span_len` to `2 * span_len` bytes, taken out of the cache; or nullptr.
-Segment* take_cached_large(std::size_t span_len) noexcept {
-  MutexLock guard(span_lock);
-  for (std::size_t i = large_cache_count; i-- > 0;) {  // newest first: its pages are warmest
-    const std::size_t len = large_cache[i]->span_len;
-    if (len >= span_len && len <= 2 * span_len) return large_cache_remove(i);
-  }
-  return nullptr;
-}
-
 void unmap_large(Segment* s) noexcept {
   const std::uintptr_t span_begin = s->span_begin;
   const std::size_t span_len = s->span_len;
   uncommit(reinterpret_cast<std::uintptr_t>(s), large_committed(s));
   give_span(span_begin, span_len);
+}
+
+void unmap_all(Segment** evicted, std::size_t count) noexcept {
+  if (count == 0) return;
+  ErrnoKeeper keep_errno;
+  for (std::size_t i = 0; i < count; ++i) unmap_large(evicted[i]);
+}
+
+// Whether `bytes` more fit in the large cache (span_lock held).
+bool large_cache_has_room(std::size_t bytes) noexcept {
+  if (large_cache_count == large_cache_capacity) return false;
+  const std::size_t cached = large_cache_bytes + bytes;
+  return cached <= large_cache_limit;
+}
+
+// Entries beyond large_cache_kept bytes that have waited longer than large_cache_hold_ms,
+// oldest first, moved out of the cache into `evicted` (span_lock held). Returns how many.
+std::size_t take_aged_large(Segment** evicted, std::size_t evicted_count) noexcept {
+  if (large_cache_bytes <= large_cache_kept) return evicted_count;
+  const std::uint64_t now = os::monotonic_milliseconds();
+  while (large_cache_count != 0 && large_cache_bytes > large_cache_kept &&
+         now - large_cache[0]->cached_since_ms > large_cache_hold_ms) {
+    evicted[evicted_count++] = large_cache_remove(0);
+  }
+  return evicted_count;
+}
+
+// A cached span of `span_len` to `2 * span_len` bytes, taken out of the cache; or nullptr.
+// Aged entries leave the cache on the way.
+Segment* take_cached_large(std::size_t span_len) noexcept {
+  Segment* evicted[large_cache_capacity];
+  std::size_t evicted_count;
+  Segment* found = nullptr;
+  {
+    MutexLock guard(span_lock);
+    evicted_count = take_aged_large(evicted, 0);
+    for (std::size_t i = large_cache_count; i-- > 0;) {  // newest first: its pages are warmest
+      const std::size_t len = large_cache[i]->span_len;
+      if (len >= span_len && len <= 2 * span_len) {
+        found = large_cache_remove(i);
+        break;
+      }
+    }
+  }
+  unmap_all(evicted, evicted_count);
+  return found;
 }
 
 void* allocate_large(std::size_t size, std::size_t alignment) noexcept {
@@ -577,21 +656,21 @@ void* allocate_large(std::size_t size, std::size_t alignment) noexcept {
 void release_large(Segment* s) noexcept {
   ErrnoKeeper keep_errno;
   const std::size_t committed = large_committed(s);
-  if (reinterpret_cast<std::uintptr_t>(s) != s->span_begin || committed > large_cache_limit / 2) {
+  if (reinterpret_cast<std::uintptr_t>(s) != s->span_begin || committed > large_cache_kept) {
     unmap_large(s);  // segment-aligned blocks and very big ones are not cached
     return;
   }
-  Segment* evicted[large_cache_capacity];
+  s->cached_since_ms = os::monotonic_milliseconds();
+  Segment* evicted[2 * large_cache_capacity];
   std::size_t evicted_count = 0;
   {
     MutexLock guard(span_lock);
-    while (large_cache_count == large_cache_capacity || large_cache_bytes + committed > large_cache_limit) {
-      evicted[evicted_count++] = large_cache_remove(0);
-    }
+    evicted_count = take_aged_large(evicted, 0);
+    while (large_cache_count != 0 && !large_cache_has_room(committed)) evicted[evicted_count++] = large_cache_remove(0);
     large_cache[large_cache_count++] = s;
     large_cache_bytes += committed;
   }
-  for (std::size_t i = 0; i < evicted_count; ++i) unmap_large(evicted[i]);
+  unmap_all(evicted, evicted_count);
 }
 
 bool resize_large(Segment* s, std::size_t new_size) noexcept {
@@ -752,10 +831,28 @@ void thread_exit() noexcept {
   abandoned_head = heap;
 }
 
+namespace {
+
+// Decommits every dirty slice of the heap's segments (all of them are in `room`: dirty
+// slices are free slices).
+void purge_dirty_pages(Heap* heap) noexcept {
+  for (Segment* s = heap->room; s != nullptr && heap->dirty_bytes != 0; s = s->room_next) {
+    for (std::uint64_t dirty = s->dirty_slices; dirty != 0; dirty &= dirty - 1) {
+      const auto slice = static_cast<unsigned>(__builtin_ctzll(dirty));
+      os::decommit(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(s) + slice * slice_size), slice_size);
+    }
+    heap->dirty_bytes -= std::size_t(__builtin_popcountll(s->dirty_slices)) * slice_size;
+    s->dirty_slices = 0;
+  }
+}
+
+}  // namespace
+
 void trim() noexcept {
   ErrnoKeeper keep_errno;
   Heap* heap = tls_heap;
   if (heap != &empty_heap) {
+    purge_dirty_pages(heap);
     drain_announced(heap);
     for (Page*& p : heap->current) {  // empty current pages are kept only against thrashing
       if (p == &empty_page) continue;
@@ -766,6 +863,10 @@ void trim() noexcept {
       settle(heap, empty);
     }
     if (heap->spare != nullptr) release_segment(heap, heap->spare);
+  }
+  for (std::uintptr_t empty; (empty = take_empty_segment()) != 0;) {
+    uncommit(empty, segment_size);
+    give_span(empty, segment_size);
   }
   for (;;) {
     Segment* s = nullptr;
@@ -780,11 +881,14 @@ void trim() noexcept {
 
 Stats stats() noexcept {
   std::size_t cached;
+  std::size_t empty;
   {
     MutexLock guard(span_lock);
     cached = large_cache_bytes;
+    empty = empty_segment_count * segment_size;
   }
-  return {committed_bytes.load(std::memory_order_relaxed), segment_count.load(std::memory_order_relaxed), cached};
+  return {committed_bytes.load(std::memory_order_relaxed), segment_count.load(std::memory_order_relaxed), cached,
+          empty, tls_heap->dirty_bytes};
 }
 
 }  // namespace zheap::smp

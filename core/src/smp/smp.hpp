@@ -54,7 +54,15 @@ void fork_child() noexcept;
 // next new thread. Frees from other threads into it stay valid meanwhile.
 void thread_exit() noexcept;
 
-// Gives back cached memory now: the large-block cache, and the calling thread's empty
+// Freed large blocks (above 128 KiB) kept committed for reuse: up to large_cache_kept
+// bytes for as long as they wait, up to large_cache_limit for large_cache_hold_ms (a
+// program that frees a batch of big buffers and allocates the next one skips the page
+// faults; aged entries go back at the next large allocation or free).
+inline constexpr std::size_t large_cache_kept = std::size_t{16} << 20;
+inline constexpr std::size_t large_cache_limit = std::size_t{64} << 20;
+inline constexpr std::uint64_t large_cache_hold_ms = 200;
+
+// Gives back cached memory now: the large-block cache, the empty segments, and the calling thread's empty
 // current pages and spare segment. (Idle memory otherwise goes back as whole segments empty.)
 void trim() noexcept;
 
@@ -62,6 +70,8 @@ struct Stats {
   std::size_t committed_bytes;  // segments and large blocks currently read-write
   std::size_t segments;         // 4 MiB segments in use by heaps (spares included)
   std::size_t cached_large_bytes;
+  std::size_t cached_empty_segment_bytes;  // empty segments kept committed for reuse
+  std::size_t dirty_page_bytes;            // the calling thread's freed big pages kept resident
 };
 Stats stats() noexcept;
 

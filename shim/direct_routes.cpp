@@ -1,0 +1,35 @@
+#include "direct_routes.hpp"
+
+#include "bootstrap.hpp"
+#include "dispatch.hpp"
+#include "layers.hpp"
+
+namespace zheap::shim::direct_routes {
+
+namespace detail {
+constinit std::atomic<void* (*)(std::size_t) noexcept> malloc{c_api::malloc_full};
+constinit std::atomic<void (*)(void*) noexcept> free{nullptr};
+constinit std::atomic<std::uintptr_t> free_begin{0};
+constinit std::atomic<std::uintptr_t> free_length{0};
+}  // namespace detail
+
+void publish(const Heap& h) noexcept {
+  if (published()) return;
+  if (&h != active_heap.load(std::memory_order_acquire) || !h.libc_conformant || layers::active()) return;
+  std::uintptr_t begin;
+  std::uintptr_t length;
+  if (h.owns == Ownership::reserved_range) {
+    begin = h.range_begin;
+    length = h.range_end - h.range_begin;
+  } else {
+    begin = reinterpret_cast<std::uintptr_t>(bootstrap::region) + bootstrap::region_size;
+    length = std::uintptr_t{0} - bootstrap::region_size;
+  }
+  if (length == 0) return;
+  detail::free.store(h.release, std::memory_order_relaxed);
+  detail::free_begin.store(begin, std::memory_order_relaxed);
+  detail::malloc.store(h.allocate_default, std::memory_order_release);
+  detail::free_length.store(length, std::memory_order_release);
+}
+
+}  // namespace zheap::shim::direct_routes
