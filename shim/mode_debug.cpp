@@ -22,7 +22,8 @@
 // hands them back there; an error found then is one unsymbolized line (no nested report,
 // so no deadlock on the symbolizer's lock). Reports go to stderr, or to ZHEAP_REPORT.
 //
-// Exit: a destructor checks every block once more and reports the leaks (check_blocks_at_exit).
+// Exit: a destructor checks every block once more and reports the leaks, classified
+// (report_leaks_at_exit; the scan is core/src/debug/leak_scan.hpp).
 // Fork: the report lock, the DebugAllocator's locks (and the stack depot's), then the smp
 // allocator's, are taken before fork and released after it in both processes.
 #include <zheap/debug_allocator.hpp>
@@ -232,18 +233,31 @@ constinit const Heap debug_heap_entries = {
     .detailed = &debug_entries,
 };
 
-// At exit (after the program's atexit handlers and static destructors; see exports.cpp):
-// every live block's redzones and every quarantined block's poison are checked, so an
-// overflow of a block never freed, or a write after free still in quarantine, is found.
-// Then the leaks leak_check() returns are reported (debug_report_output.hpp).
-[[gnu::destructor]] void check_blocks_at_exit() {
-  if (debug_heap == nullptr || reentered()) return;
-  const LeakReport report = debug_heap->leak_check();
+// The leak report: every live block classified (roots: the whole process's writable
+// memory, this thread's registers; core/src/debug/leak_scan.hpp), then rendered with the
+// output options (debug_report_output.hpp) and ZHEAP_LEAK_EXITCODE applied.
+void report_leaks_at_exit() noexcept {
+  // The smp allocator's region is where blocks live: its free lists and page headers
+  // point into it, and must not count as roots.
+  const AddressRange smp_region[] = {{smp::range_begin(), smp::range_end()}};
+  LeakCheckOptions check;
+  check.scan_process_roots = true;
+  check.not_roots = smp_region;
+  const LeakReport report = debug_heap->leak_check(check);  // reports redzone/poison errors itself
   const ReentryGuard symbolizing;  // its allocations go to glibc (see the top of the file)
   report_lock.lock();
   write_leak_report(report);
   report_lock.unlock();
   apply_leak_exit_code(report);
+}
+
+// At exit (after the program's atexit handlers and static destructors; see exports.cpp):
+// every live block's redzones and every quarantined block's poison are checked, so an
+// overflow of a block never freed, or a write after free still in quarantine, is found;
+// then the leaks are reported.
+[[gnu::destructor]] void check_blocks_at_exit() {
+  if (debug_heap == nullptr || reentered()) return;
+  report_leaks_at_exit();
 }
 
 }  // namespace

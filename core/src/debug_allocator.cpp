@@ -5,6 +5,7 @@
 
 #include "debug/block_table.hpp"
 #include "debug/debug_report.hpp"
+#include "debug/leak_scan.hpp"
 #include "debug/quarantine.hpp"
 #include "debug/stack_capture.hpp"
 #include "debug/stack_depot.hpp"
@@ -320,55 +321,113 @@ struct DebugAllocator::Impl {
 
   // ---- leak_check
 
-  LeakReport leak_check(const LeakCheckOptions& /*options*/) noexcept {
-    // Copy the records out first: checks report, and reports run with no lock held.
-    const std::size_t capacity = live_blocks.load() + Quarantine::kCapacity + 1024;
-    const std::size_t mapped = capacity * sizeof(BlockRecord);
-    auto* records = static_cast<BlockRecord*>(os::map(mapped));
+  // A live block as the grouping sees it.
+  struct LiveBlock {
+    StackId stack;
+    LeakKind kind;
+    std::size_t size;
+  };
+
+  // `stack_start`: where the caller's part of this thread's stack begins (see leak_scan.hpp).
+  LeakReport leak_check(const LeakCheckOptions& options, std::uintptr_t stack_start) noexcept {
     LeakReport report;
-    if (records == nullptr) return report;
-    std::size_t count = 0;
-    blocks.for_each([&](const BlockRecord& record) {
-      if (count < capacity) records[count++] = record;
-    });
+    // Taken before the shard locks: fork's handlers take the quarantine's lock first. The
+    // ring never moves once mapped; one mapped later holds only quarantined blocks.
+    const AddressRange quarantine_ring = quarantine.mapping();
+    // Every shard lock is held from the snapshot to the end of the scan: no block can be
+    // freed (its memory reused or unmapped) while the scan reads it, and the shard arrays
+    // stay where the scan is told they are. Nothing in between allocates or reports.
+    blocks.lock_all();
+    const std::size_t count = blocks.size_while_locked();
+    const std::size_t records_bytes = (count + 1) * sizeof(BlockRecord);
+    const std::size_t kinds_bytes = (count + 1) * sizeof(LeakKind);
+    auto* records = static_cast<BlockRecord*>(os::map(records_bytes));
+    auto* kinds = static_cast<LeakKind*>(os::map(kinds_bytes));
+    if (records == nullptr || kinds == nullptr) {
+      blocks.unlock_all();
+      if (records != nullptr) os::unmap(records, records_bytes);
+      if (kinds != nullptr) os::unmap(kinds, kinds_bytes);
+      return report;
+    }
+    std::size_t n = 0;
+    blocks.for_each_while_locked([&](const BlockRecord& record) { records[n++] = record; });
+    std::sort(records, records + n,
+              [](const BlockRecord& a, const BlockRecord& b) { return a.address < b.address; });
+    // Memory of ours that holds block addresses (or is simply no root): the shard arrays,
+    // the quarantine ring, this object, the snapshot, the stack depot.
+    AddressRange never_roots[BlockTable::kShards + 8];
+    std::size_t roots_skipped = blocks.mappings_while_locked(never_roots, BlockTable::kShards);
+    const auto range_of = [](const void* begin, std::size_t bytes) {
+      const auto start = reinterpret_cast<std::uintptr_t>(begin);
+      return AddressRange{start, start + bytes};
+    };
+    never_roots[roots_skipped++] = quarantine_ring;
+    never_roots[roots_skipped++] = range_of(this, sizeof *this);
+    never_roots[roots_skipped++] = range_of(records, records_bytes);
+    never_roots[roots_skipped++] = range_of(kinds, kinds_bytes);
+    roots_skipped += debug::stack_depot().mappings(never_roots + roots_skipped, 4);
+    debug::classify_blocks({records, n}, {never_roots, roots_skipped}, options, stack_start, kinds);
+    blocks.unlock_all();
+
+    // The checks report, so they run with no lock held.
     std::size_t live = 0;
-    for (std::size_t i = 0; i < count; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
       if (records[i].state == BlockState::quarantined) {
         check_poison(records[i], debug::kNoStack);
       } else {
         check_redzones(records[i], debug::kNoStack);
-        records[live++] = records[i];
+        ++live;
       }
     }
-    // Group the live blocks by allocation stack, largest total first.
-    std::sort(records, records + live,
-              [](const BlockRecord& a, const BlockRecord& b) { return a.allocation_stack < b.allocation_stack; });
-    std::size_t groups = 0;
-    for (std::size_t i = 0; i < live; ++i)
-      if (i == 0 || records[i].allocation_stack != records[i - 1].allocation_stack) ++groups;
-    if (groups > 0) {
-      const std::size_t group_bytes = groups * sizeof(LeakGroup);
-      auto* group = static_cast<LeakGroup*>(os::map(group_bytes));
-      if (group != nullptr) {
-        std::size_t g = 0;
-        for (std::size_t i = 0; i < live; ++i) {
-          if (i > 0 && records[i].allocation_stack != records[i - 1].allocation_stack) ++g;
-          group[g].stack = records[i].allocation_stack;
-          group[g].blocks += 1;
-          group[g].bytes += records[i].size;
-          report.totals_[static_cast<int>(LeakKind::definite)].blocks += 1;
-          report.totals_[static_cast<int>(LeakKind::definite)].bytes += records[i].size;
-        }
-        std::sort(group, group + groups, [](const LeakGroup& a, const LeakGroup& b) {
-          return a.bytes != b.bytes ? a.bytes > b.bytes : a.stack < b.stack;
-        });
-        report.groups_ = group;
-        report.group_count_ = groups;
-        report.mapped_bytes_ = group_bytes;
-      }
-    }
-    os::unmap(records, mapped);
+    group_leaks({records, n}, kinds, live, &report);
+    os::unmap(kinds, kinds_bytes);
+    os::unmap(records, records_bytes);
     return report;
+  }
+
+  // Groups the live blocks by kind and allocation stack: definite first, then indirect,
+  // then reachable, largest bytes first within a kind.
+  static void group_leaks(std::span<const BlockRecord> records, const LeakKind* kinds, std::size_t live,
+                          LeakReport* report) noexcept {
+    if (live == 0) return;
+    const std::size_t live_bytes = live * sizeof(LiveBlock);
+    auto* blocks = static_cast<LiveBlock*>(os::map(live_bytes));
+    if (blocks == nullptr) return;
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      if (records[i].state != BlockState::live) continue;
+      blocks[n++] = {records[i].allocation_stack, kinds[i], records[i].size};
+      LeakTotals& totals = report->totals_[static_cast<int>(kinds[i])];
+      totals.blocks += 1;
+      totals.bytes += records[i].size;
+    }
+    const auto same_group = [](const LiveBlock& a, const LiveBlock& b) { return a.kind == b.kind && a.stack == b.stack; };
+    std::sort(blocks, blocks + n, [](const LiveBlock& a, const LiveBlock& b) {
+      return a.kind != b.kind ? a.kind < b.kind : a.stack < b.stack;
+    });
+    std::size_t groups = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      if (i == 0 || !same_group(blocks[i], blocks[i - 1])) ++groups;
+    const std::size_t group_bytes = groups * sizeof(LeakGroup);
+    auto* group = static_cast<LeakGroup*>(os::map(group_bytes));
+    if (group != nullptr) {
+      std::size_t g = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (i > 0 && !same_group(blocks[i], blocks[i - 1])) ++g;
+        group[g].stack = blocks[i].stack;
+        group[g].kind = blocks[i].kind;
+        group[g].blocks += 1;
+        group[g].bytes += blocks[i].size;
+      }
+      std::sort(group, group + groups, [](const LeakGroup& a, const LeakGroup& b) {
+        if (a.kind != b.kind) return a.kind < b.kind;
+        return a.bytes != b.bytes ? a.bytes > b.bytes : a.stack < b.stack;
+      });
+      report->groups_ = group;
+      report->group_count_ = groups;
+      report->mapped_bytes_ = group_bytes;
+    }
+    os::unmap(blocks, live_bytes);
   }
 
   // ---- teardown: everything back to backing, silently.
@@ -450,8 +509,17 @@ bool DebugAllocator::owns(const void* ptr) const noexcept {
          record.state == BlockState::live;
 }
 
-LeakReport DebugAllocator::leak_check(const LeakCheckOptions& options) noexcept {
-  return impl_ == nullptr ? LeakReport{} : impl_->leak_check(options);
+__attribute__((noinline)) LeakReport DebugAllocator::leak_check(const LeakCheckOptions& options) noexcept {
+  if (impl_ == nullptr) return LeakReport{};
+  // The caller's callee-saved registers may hold its only pointer to a block:
+  // __builtin_unwind_init() makes this function save all of them in its frame, above
+  // `marker`. The scan takes this thread's stack from `marker` up (the caller's frames);
+  // below it are the scan's own frames, full of block addresses.
+  __builtin_unwind_init();
+  volatile std::uintptr_t marker = 0;
+  LeakReport report = impl_->leak_check(options, reinterpret_cast<std::uintptr_t>(&marker));
+  asm volatile("" : : "r"(&marker) : "memory");  // no tail call: this frame outlives the scan
+  return report;
 }
 
 void DebugAllocator::lock_for_fork() noexcept {

@@ -94,7 +94,12 @@ TEST(DebugAllocatorNoMalloc, AllocationAndFreePathsNeverCallMalloc) {
     moved = debug.reallocate(moved, 100000);
     debug.release(moved, AllocationFamily::malloc);
     const LeakReport report = debug.leak_check();
+    // And the scan of the whole process for roots (/proc/self/maps, process_vm_readv).
+    LeakCheckOptions with_roots;
+    with_roots.scan_process_roots = true;
+    const LeakReport scanned = debug.leak_check(with_roots);
     counting = false;
+    EXPECT_TRUE(scanned.ok());
     EXPECT_EQ(calls_while_counting.load(), 0) << "guard_pages=" << guard_pages;
     EXPECT_TRUE(report.ok());
     calls_while_counting = 0;

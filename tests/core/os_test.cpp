@@ -72,3 +72,67 @@ TEST(Os, ReserveLargestHalvesUntilTheSystemGrants) {
 }
 
 }  // namespace
+
+namespace {
+int writable_global = 1;
+}
+
+TEST(Os, ReadWholeFileReadsAProcFileWhoseSizeIsUnknown) {
+  zheap::os::FileContents maps;
+  ASSERT_TRUE(zheap::os::read_whole_file("/proc/self/maps", &maps));
+  ASSERT_GT(maps.size, 0u);
+  EXPECT_LE(maps.size, maps.mapped);
+  EXPECT_EQ(maps.data[maps.size - 1], '\n');
+  zheap::os::unmap(maps.data, maps.mapped);
+  zheap::os::FileContents missing;
+  EXPECT_FALSE(zheap::os::read_whole_file("/no/such/file", &missing));
+  EXPECT_EQ(missing.data, nullptr);
+}
+
+TEST(Os, NextMemoryMappingParsesProcSelfMapsLines) {
+  const char text[] =
+      "7f1c2a000000-7f1c2a021000 rw-p 00000000 00:00 0                          [heap]\n"
+      "7f1c2b000000-7f1c2b001000 r--s 00001000 fe:00 1234   /dev/shm/some file\n"
+      "7f1c2c000000-7f1c2c001000 ---p 00000000 00:00 0\n";
+  const char* cursor = text;
+  const char* end = text + sizeof text - 1;
+  zheap::os::MemoryMapping m;
+  ASSERT_TRUE(zheap::os::next_memory_mapping(&cursor, end, &m));
+  EXPECT_EQ(m.begin, 0x7f1c2a000000u);
+  EXPECT_EQ(m.end, 0x7f1c2a021000u);
+  EXPECT_TRUE(m.readable && m.writable && !m.shared);
+  EXPECT_TRUE(m.named("[heap]"));
+  ASSERT_TRUE(zheap::os::next_memory_mapping(&cursor, end, &m));
+  EXPECT_TRUE(m.readable && !m.writable && m.shared);
+  EXPECT_TRUE(m.named("/dev/shm/some file"));
+  EXPECT_TRUE(m.name_starts_with("/dev/"));
+  ASSERT_TRUE(zheap::os::next_memory_mapping(&cursor, end, &m));
+  EXPECT_FALSE(m.readable || m.writable);
+  EXPECT_EQ(m.name_length, 0u);
+  EXPECT_FALSE(zheap::os::next_memory_mapping(&cursor, end, &m));
+
+  // And the real file: this global is in a private read-write mapping, the stack is named.
+  zheap::os::FileContents maps;
+  ASSERT_TRUE(zheap::os::read_whole_file("/proc/self/maps", &maps));
+  const auto global = reinterpret_cast<std::uintptr_t>(&writable_global);
+  bool found_global = false, found_stack = false;
+  cursor = maps.data;
+  while (zheap::os::next_memory_mapping(&cursor, maps.data + maps.size, &m)) {
+    if (global >= m.begin && global < m.end) found_global = m.readable && m.writable && !m.shared;
+    found_stack = found_stack || m.named("[stack]");
+  }
+  zheap::os::unmap(maps.data, maps.mapped);
+  EXPECT_TRUE(found_global);
+  EXPECT_TRUE(found_stack);
+}
+
+TEST(Os, PageMapTellsTouchedPagesFromUntouchedOnes) {
+  const std::size_t page = zheap::os::page_size();
+  auto* memory = static_cast<volatile char*>(zheap::os::map(4 * page));
+  ASSERT_NE(memory, nullptr);
+  memory[1 * page] = 1;
+  memory[3 * page + 7] = 1;
+  zheap::os::PageMap page_map;
+  EXPECT_EQ(page_map.pages_with_data(reinterpret_cast<std::uintptr_t>(memory), 4), 0b1010u);
+  zheap::os::unmap(const_cast<char*>(memory), 4 * page);
+}

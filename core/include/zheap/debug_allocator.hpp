@@ -171,7 +171,8 @@ class LeakReport {
 
   // LeakSanitizer's layout: a paragraph per definite ("Direct leak of ...") and indirect
   // ("Indirect leak of ...") group with its symbolized stack, still-reachable blocks as
-  // one count line, then the SUMMARY line. Writes nothing when nothing is live.
+  // one count line, then the SUMMARY line. Writes nothing when nothing leaked (blocks
+  // still reachable alone are no report, as in LeakSanitizer).
   void write(int fd) const noexcept;
 
  private:
@@ -212,9 +213,12 @@ class DebugAllocator {
   // True when `ptr` is the start of a live block of this allocator.
   bool owns(const void* ptr) const noexcept;
 
-  // Checks every live block's redzones and every quarantined block's poison (reporting
-  // what is wrong), then classifies the live blocks (LeakKind) and groups them by
-  // allocation stack and kind. Frees nothing.
+  // Classifies the live blocks (LeakKind; the scan is described in
+  // src/debug/leak_scan.hpp) and groups them by allocation stack and kind, then checks
+  // every live block's redzones and every quarantined block's poison (reporting what is
+  // wrong). Frees nothing. Every side-table lock is held during the scan: other threads'
+  // allocations and frees wait for it. With scan_process_roots, the calling thread's
+  // registers are roots; other threads' registers are not (they are not stopped).
   LeakReport leak_check(const LeakCheckOptions& options = {}) noexcept;
 
   // fork() support for the shim's pthread_atfork handlers: lock_for_fork() takes every

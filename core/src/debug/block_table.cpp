@@ -82,6 +82,23 @@ void BlockTable::erase(Shard& shard, BlockRecord* record) noexcept {
   --shard.used;
 }
 
+std::size_t BlockTable::size_while_locked() const noexcept {
+  std::size_t records = 0;
+  for (const Shard& shard : shards_) records += shard.used;
+  return records;
+}
+
+std::size_t BlockTable::mappings_while_locked(AddressRange* out, std::size_t max) const noexcept {
+  std::size_t count = 0;
+  for (const Shard& shard : shards_) {
+    if (shard.slots == nullptr) continue;
+    const auto begin = reinterpret_cast<std::uintptr_t>(shard.slots);
+    if (count < max) out[count] = {begin, begin + shard.capacity * sizeof(BlockRecord)};
+    ++count;
+  }
+  return count;
+}
+
 bool BlockTable::find_containing(std::uintptr_t address, BlockRecord* out) noexcept {
   bool found = false;
   for_each([&](const BlockRecord& record) {

@@ -5,7 +5,8 @@
 // behind its own Mutex, each grown by rehashing into a mapping twice the size when it
 // is 70% full. Lock order: a shard lock is taken alone, never with
 // another shard's or the quarantine's; callers copy what they need and unlock before
-// reporting. Deletion shifts the probe chain back (no tombstones), so lookups stay short
+// reporting. Only lock_all() takes them all, in shard order (fork, and the leak scan,
+// which holds them so that no block is freed while it reads blocks). Deletion shifts the probe chain back (no tombstones), so lookups stay short
 // however many blocks come and go.
 #pragma once
 
@@ -74,7 +75,21 @@ class BlockTable {
     }
   }
 
-  // For fork(): every shard lock, in shard order, and back.
+  // The same with every shard lock already held by the caller (lock_all()).
+  template <class Visit>
+  void for_each_while_locked(Visit&& visit) noexcept {
+    for (Shard& shard : shards_)
+      for (std::size_t i = 0; i < shard.capacity; ++i)
+        if (shard.slots[i].address != 0) visit(shard.slots[i]);
+  }
+  // Records in all shards; every shard lock held by the caller.
+  std::size_t size_while_locked() const noexcept;
+  // The table's own mappings (the shard arrays: every block's address is in them, so a
+  // leak scan must not take them for roots), at most `max` into `out`; every shard lock
+  // held by the caller. Returns how many there are (kShards at most).
+  std::size_t mappings_while_locked(AddressRange* out, std::size_t max) const noexcept;
+
+  // For fork() and the leak scan: every shard lock, in shard order, and back.
   void lock_all() noexcept {
     for (Shard& shard : shards_) shard.lock.lock();
   }

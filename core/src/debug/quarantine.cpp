@@ -42,6 +42,13 @@ bool Quarantine::pop_any(Entry* out) noexcept {
   return pop_locked(out);
 }
 
+AddressRange Quarantine::mapping() const noexcept {
+  auto& self = const_cast<Quarantine&>(*this);
+  MutexLock guard(self.lock_);
+  const auto begin = reinterpret_cast<std::uintptr_t>(ring_);
+  return ring_ == nullptr ? AddressRange{} : AddressRange{begin, begin + kCapacity * sizeof(Entry)};
+}
+
 std::size_t Quarantine::bytes() const noexcept {
   auto& self = const_cast<Quarantine&>(*this);
   MutexLock guard(self.lock_);

@@ -10,6 +10,7 @@
 // releases what pop() hands back with no lock held.
 #pragma once
 
+#include <zheap/debug_allocator.hpp>
 #include <zheap/mutex.hpp>
 
 #include <cstddef>
@@ -46,6 +47,9 @@ class Quarantine {
   }
 
   std::size_t bytes() const noexcept;
+  // The ring's mapping (it holds the addresses of quarantined blocks; a leak scan must not
+  // take it for a root); empty before the first push.
+  AddressRange mapping() const noexcept;
 
   // For fork(): held across it by the allocator's fork handlers.
   void lock() noexcept { lock_.lock(); }

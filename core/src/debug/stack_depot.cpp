@@ -77,6 +77,22 @@ bool StackDepot::map_storage() noexcept {
   return true;
 }
 
+std::size_t StackDepot::mappings(AddressRange* out, std::size_t max) const noexcept {
+  const auto* table = table_.load(std::memory_order_acquire);  // index_ and store_ are set before it
+  if (table == nullptr) return 0;
+  const auto range = [](const void* begin, std::size_t bytes) {
+    const auto start = reinterpret_cast<std::uintptr_t>(begin);
+    return AddressRange{start, start + bytes};
+  };
+  const AddressRange ranges[3] = {
+      range(table, table_slots() * sizeof(std::atomic<StackId>)),
+      range(index_, (max_stacks_ + 1) * sizeof(std::uint64_t)),
+      range(store_, (max_frames_ + kRecordHeaderWords * max_stacks_) * sizeof(std::uint64_t)),
+  };
+  for (std::size_t i = 0; i < 3 && i < max; ++i) out[i] = ranges[i];
+  return 3;
+}
+
 StackId StackDepot::insert(std::span<const std::uintptr_t> frames) noexcept {
   if (frames.empty()) return kNoStack;
   const std::uint64_t hash = hash_frames(frames);

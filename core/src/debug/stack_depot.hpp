@@ -18,6 +18,7 @@
 // Thread safety: everything may be called from any thread, inside malloc.
 #pragma once
 
+#include <zheap/debug_allocator.hpp>
 #include <zheap/mutex.hpp>
 
 #include <atomic>
@@ -52,6 +53,10 @@ class StackDepot {
   // For fork(): holds off inserts while the process is copied (lookups go on).
   void lock() noexcept { insert_lock_.lock(); }
   void unlock() noexcept { insert_lock_.unlock(); }
+
+  // The depot's mappings (table, index, store: tens of MiB reserved, code addresses
+  // only), at most `max` into `out`, for a leak scan to skip; how many there are (0 or 3).
+  std::size_t mappings(AddressRange* out, std::size_t max) const noexcept;
 
   std::size_t stack_count() const noexcept { return count_.load(std::memory_order_acquire); }
   // Inserts refused because the depot was full.

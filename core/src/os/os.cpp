@@ -142,6 +142,123 @@ bool read_if_readable(void* dst, const void* src, std::size_t len) noexcept {
   return n == static_cast<ssize_t>(len);
 }
 
+bool read_whole_file(const char* path, FileContents* out) noexcept {
+  *out = FileContents{};
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::size_t mapped = std::size_t{64} << 10;
+  auto* data = static_cast<char*>(map(mapped));
+  std::size_t size = 0;
+  while (data != nullptr) {
+    if (size == mapped) {
+      auto* grown = static_cast<char*>(remap(data, mapped, mapped * 2, true));
+      if (grown == nullptr) break;
+      data = grown;
+      mapped *= 2;
+    }
+    const ssize_t n = ::read(fd, data + size, mapped - size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      if (n < 0) break;
+      *out = FileContents{data, size, mapped};
+      return true;
+    }
+    size += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (data != nullptr) unmap(data, mapped);
+  return false;
+}
+
+namespace {
+
+// A hexadecimal number at *cursor, moved past it; false when there is none.
+bool parse_hex(const char** cursor, const char* end, std::uintptr_t* value) noexcept {
+  std::uintptr_t result = 0;
+  const char* p = *cursor;
+  for (; p < end; ++p) {
+    const char c = *p;
+    unsigned digit;
+    if (c >= '0' && c <= '9') {
+      digit = static_cast<unsigned>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      digit = static_cast<unsigned>(c - 'a' + 10);
+    } else {
+      break;
+    }
+    result = result << 4 | digit;
+  }
+  if (p == *cursor) return false;
+  *cursor = p;
+  *value = result;
+  return true;
+}
+
+const char* skip_field(const char* p, const char* end) noexcept {
+  while (p < end && *p != ' ' && *p != '\n') ++p;
+  while (p < end && *p == ' ') ++p;
+  return p;
+}
+
+}  // namespace
+
+bool MemoryMapping::named(const char* text) const noexcept {
+  return std::strlen(text) == name_length && std::memcmp(name, text, name_length) == 0;
+}
+
+bool MemoryMapping::name_starts_with(const char* prefix) const noexcept {
+  const std::size_t length = std::strlen(prefix);
+  return length <= name_length && std::memcmp(name, prefix, length) == 0;
+}
+
+// "begin-end perms offset dev inode   name\n", e.g.
+// "7f1c2a000000-7f1c2a021000 rw-p 00000000 00:00 0   [heap]".
+bool next_memory_mapping(const char** cursor, const char* end, MemoryMapping* out) noexcept {
+  const char* p = *cursor;
+  if (p >= end) return false;
+  const char* line_end = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+  if (line_end == nullptr) line_end = end;
+  *cursor = line_end < end ? line_end + 1 : end;
+  MemoryMapping mapping;
+  if (!parse_hex(&p, line_end, &mapping.begin) || p >= line_end || *p++ != '-' ||
+      !parse_hex(&p, line_end, &mapping.end) || p + 5 > line_end || *p++ != ' ')
+    return false;
+  mapping.readable = p[0] == 'r';
+  mapping.writable = p[1] == 'w';
+  mapping.shared = p[3] == 's';
+  p = skip_field(p, line_end);                    // perms
+  for (int field = 0; field < 3; ++field) p = skip_field(p, line_end);  // offset, dev, inode
+  mapping.name = p;
+  mapping.name_length = static_cast<std::size_t>(line_end - p);
+  *out = mapping;
+  return true;
+}
+
+PageMap::PageMap() noexcept : fd_(::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)) {}
+
+PageMap::~PageMap() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::uint64_t PageMap::pages_with_data(std::uintptr_t begin, std::size_t pages) noexcept {
+  const std::uint64_t all = pages >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << pages) - 1;
+  if (fd_ < 0 || pages == 0) return all;
+  // One 64-bit entry per page: bit 63 present, bit 62 swapped (the frame number, which
+  // needs privileges, is not used).
+  std::uint64_t entries[64];
+  const std::size_t count = pages > 64 ? 64 : pages;
+  const auto offset = static_cast<off_t>(begin / page_size() * sizeof(std::uint64_t));
+  const int saved_errno = errno;
+  const ssize_t n = ::pread(fd_, entries, count * sizeof(std::uint64_t), offset);
+  errno = saved_errno;
+  if (n != static_cast<ssize_t>(count * sizeof(std::uint64_t))) return all;
+  std::uint64_t bits = 0;
+  for (std::size_t i = 0; i < count; ++i)
+    if ((entries[i] >> 62) != 0) bits |= std::uint64_t{1} << i;
+  return bits;
+}
+
 int thread_id() noexcept { return static_cast<int>(::syscall(SYS_gettid)); }
 int process_id() noexcept { return static_cast<int>(::getpid()); }
 

@@ -68,6 +68,53 @@ inline void cpu_relax() noexcept {
 // point anywhere. Where seccomp forbids process_vm_readv it answers false for everything.
 bool read_if_readable(void* dst, const void* src, std::size_t len) noexcept;
 
+// The whole of a file whose size is not known beforehand (a /proc file), read into a
+// mapping of its own: [data, data + size). Give it back with unmap(data, mapped).
+struct FileContents {
+  char* data = nullptr;
+  std::size_t size = 0;
+  std::size_t mapped = 0;
+};
+// false (nothing left mapped) when the file cannot be opened or read, or memory runs out.
+bool read_whole_file(const char* path, FileContents* out) noexcept;
+
+// One line of /proc/self/maps: [begin, end), its permissions, and its name (a path,
+// "[stack]", "[heap]", "[vvar]", ...; empty for anonymous memory), not NUL-terminated.
+struct MemoryMapping {
+  std::uintptr_t begin = 0;
+  std::uintptr_t end = 0;
+  bool readable = false;
+  bool writable = false;
+  bool shared = false;  // 's' (MAP_SHARED), else 'p'
+  const char* name = "";
+  std::size_t name_length = 0;
+
+  bool named(const char* text) const noexcept;         // the name is exactly `text`
+  bool name_starts_with(const char* prefix) const noexcept;
+};
+// Parses the line of /proc/self/maps text starting at *cursor (before `end`) into *out and
+// moves *cursor past it. false at the end of the text or on a line it cannot read.
+bool next_memory_mapping(const char** cursor, const char* end, MemoryMapping* out) noexcept;
+
+// Which pages of the own process hold data, from /proc/self/pagemap: a page that was never
+// touched (or was given back) reads as zeros, so a scan for pointers may skip it. Opened
+// once, closed by the destructor; every answer is "all hold data" when the file cannot be read.
+class PageMap {
+ public:
+  PageMap() noexcept;
+  ~PageMap();
+  PageMap(const PageMap&) = delete;
+  PageMap& operator=(const PageMap&) = delete;
+
+  // Bit i set: page i of the `pages` (at most 64) from page-aligned `begin` is present in
+  // memory or swapped out. Pages of a file mapping not yet faulted in read as the file's
+  // bytes, not zeros, but hold nothing the process wrote: also clear.
+  std::uint64_t pages_with_data(std::uintptr_t begin, std::size_t pages) noexcept;
+
+ private:
+  int fd_;
+};
+
 // The kernel's id of the calling thread.
 int thread_id() noexcept;
 int process_id() noexcept;
