@@ -329,7 +329,9 @@ void check_mode(const char* expected) {
   void* p = malloc(1);
   const std::size_t usable = malloc_usable_size(p);
   free(p);
-  // The usable size of malloc(1) tells the heaps apart: glibc 24, jemalloc 8, arena and smp 16.
+  // The usable size of malloc(1) tells the heaps apart: glibc 24, jemalloc 8, arena and smp 16,
+  // debug exactly the size asked.
+  if (std::strcmp(expected, "debug") == 0) CHECK(usable == 1);
   if (std::strcmp(expected, "libc") == 0) CHECK(usable == 24);
   if (std::strcmp(expected, "jemalloc") == 0) CHECK(usable == 8);
   if (std::strcmp(expected, "arena") == 0) CHECK(usable == 16);

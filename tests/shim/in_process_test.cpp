@@ -36,7 +36,7 @@ namespace {
 
 std::string mode() {
   const char* m = std::getenv("ZHEAP_ALLOCATOR");
-  return m == nullptr ? "libc" : m;
+  return m == nullptr ? "debug" : m;
 }
 
 TEST(ShimInProcess, AllocatesAlignedWritableMemory) {

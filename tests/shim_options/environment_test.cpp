@@ -36,7 +36,7 @@ class Environment : public ::testing::Test {
 
 TEST_F(Environment, NothingSetGivesTheDefaults) {
   const Options options = parse();
-  EXPECT_EQ(options.allocator, Mode::libc);
+  EXPECT_EQ(options.allocator, Mode::debug);
   EXPECT_EQ(options.limit, Limit::unlimited);
   EXPECT_EQ(options.arena_limit, Limit::unlimited);
   EXPECT_EQ(options.fail_at, 0u);

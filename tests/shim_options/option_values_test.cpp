@@ -12,7 +12,7 @@ using namespace zheap::shim;
 // The parsers are constexpr: the defaults in options.inc are parsed at compile time.
 static_assert(parse_size("64K") == 65536);
 static_assert(!parse_size("12X"));
-static_assert(Options{}.allocator == Mode::libc);
+static_assert(Options{}.allocator == Mode::debug);
 static_assert(Options{}.limit == Limit::unlimited);
 
 TEST(ParseSize, PlainByteCounts) {
