@@ -12,42 +12,11 @@ exception pool (libjemalloc needs libstdc++), which Valgrind frees before it cou
   compare_with_valgrind.py LIBZHEAP PROGRAM
 """
 import os
-import re
 import shutil
-import subprocess
 import sys
 
-KINDS = ("definite", "indirect", "reachable")
-
-
-def number(text):
-    return int(text.replace(",", ""))
-
-
-def valgrind_totals(program, argument):
-    run = subprocess.run(["valgrind", "--leak-check=full", program] + argument, capture_output=True, text=True,
-                         timeout=120)
-    totals = {}
-    for kind, label in zip(KINDS, ("definitely lost", "indirectly lost", "still reachable")):
-        found = re.search(label + r": ([\d,]+) bytes in ([\d,]+) blocks", run.stderr)
-        totals[kind] = (number(found.group(1)), number(found.group(2))) if found else (0, 0)
-    possibly = re.search(r"possibly lost: ([\d,]+) bytes", run.stderr)
-    if possibly and number(possibly.group(1)) != 0:
-        sys.exit("valgrind reports possibly lost blocks: the program must not hold interior pointers\n" + run.stderr)
-    return totals, run.stderr
-
-
-def zheap_totals(libzheap, program, argument):
-    env = dict(os.environ, LD_PRELOAD=libzheap, ZHEAP_ALLOCATOR="debug")
-    env.pop("ZHEAP_REPORT", None)
-    run = subprocess.run([program] + argument, env=env, capture_output=True, text=True, timeout=60)
-    totals = {}
-    for kind, header in (("definite", "Direct"), ("indirect", "Indirect")):
-        groups = re.findall(header + r" leak of (\d+) byte\(s\) in (\d+) object\(s\) allocated from:", run.stderr)
-        totals[kind] = (sum(int(g[0]) for g in groups), sum(int(g[1]) for g in groups))
-    reachable = re.search(r"^(\d+) byte\(s\) in (\d+) object\(s\) still reachable", run.stderr, re.M)
-    totals["reachable"] = (int(reachable.group(1)), int(reachable.group(2))) if reachable else (0, 0)
-    return totals, run.stderr
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from leak_totals import KINDS, valgrind_totals, zheap_totals  # noqa: E402
 
 
 def minus(a, b):
@@ -59,10 +28,13 @@ def main():
     if shutil.which("valgrind") is None:
         print("valgrind is not installed")
         return 77
-    valgrind, valgrind_text = valgrind_totals(program, [])
-    valgrind_base, _ = valgrind_totals(program, ["baseline"])
-    zheap, zheap_text = zheap_totals(libzheap, program, [])
-    zheap_base, _ = zheap_totals(libzheap, program, ["baseline"])
+    valgrind, valgrind_text, possibly = valgrind_totals([program])
+    if possibly != 0:
+        print("valgrind reports possibly lost blocks: the program must not hold interior pointers\n" + valgrind_text)
+        return 1
+    valgrind_base, _, _ = valgrind_totals([program, "baseline"])
+    zheap, zheap_text = zheap_totals(libzheap, [program])
+    zheap_base, _ = zheap_totals(libzheap, [program, "baseline"])
     failures = []
     for kind in ("definite", "indirect"):
         if zheap[kind] != valgrind[kind]:
