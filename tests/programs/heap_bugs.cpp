@@ -14,18 +14,12 @@
 #include <new>
 #include <string_view>
 
+#include "opaque.hpp"
+
 namespace {
 
-// The compiler must not see through the pointers (no dead-store or bad-free warnings).
-template <class T>
-T* opaque(T* p) {
-  asm volatile("" : "+r"(p));
-  return p;
-}
-
-// After the bug's call: keeps that call out of tail position, so that the function's own
-// frame is still on the stack (optimized builds would jump to free and leave only main).
-inline void no_tail_call() { asm volatile("" ::: "memory"); }
+using test_programs::no_tail_call;
+using test_programs::opaque;
 
 [[gnu::noinline]] void double_free() {
   char* p = static_cast<char*>(std::malloc(40));

@@ -23,17 +23,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "opaque.hpp"
+
 namespace {
 
-// The compiler must not see through the pointers (no elided allocation).
-template <class T>
-T* opaque(T* p) {
-  asm volatile("" : "+r"(p));
-  return p;
-}
-
-// Keeps a call out of tail position, so that its caller's frame is in the recorded stack.
-inline void no_tail_call() { asm volatile("" ::: "memory"); }
+using test_programs::no_tail_call;
+using test_programs::opaque;
 
 // Zeroes the dead stack below main's frame, where a leaking function's frame was: a
 // conservative scan at exit would otherwise find its stale copy of the leaked pointer
