@@ -219,6 +219,12 @@ struct DebugAllocator::Impl {
   // Takes a live block out of use: it becomes quarantined (or is released at once when
   // the quarantine cannot hold it), then the quarantine's excess leaves.
   void retire(const BlockRecord& record) noexcept {
+    if (!quarantine.could_hold(record.base_len)) {
+      // Too big to keep: released at once, unpoisoned (poisoning would touch every page of
+      // a block that is often mostly untouched: sort's buffer is a large share of RAM).
+      evict(record.address, false);
+      return;
+    }
     if (record.guarded) {
       os::protect_none(record.base, record.base_len);
     } else {

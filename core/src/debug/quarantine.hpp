@@ -35,6 +35,9 @@ class Quarantine {
   // false: not held (too big for the limit, or no memory for the ring); the caller
   // releases the block at once.
   bool push(Entry entry) noexcept;
+  // Whether a block of `bytes` fits the limit at all (push may still refuse it): the
+  // caller need not poison a block that can only be released at once.
+  bool could_hold(std::size_t bytes) const noexcept { return bytes <= max_bytes_; }
   // The oldest entry, when the bytes held exceed the limit or the ring is full.
   bool pop_excess(Entry* out) noexcept;
   // The oldest entry, whatever is held (to drain it).
