@@ -119,12 +119,13 @@ void debug_release_detailed(void* ptr, Api api, std::size_t size, std::size_t al
     release_elsewhere_or_debug(ptr, family, size, alignment, caller);
     return;
   }
-  if (!debug_heap->owns(ptr) && is_glibc_block(ptr)) [[unlikely]] {
+  // Live and freed blocks (a double free is reported); then glibc's blocks; everything
+  // else (a stack or global address, an interior pointer) the DebugAllocator reports.
+  if (debug_heap->release_if_known(ptr, family, size, alignment, caller)) [[likely]] return;
+  if (is_glibc_block(ptr)) {
     glibc().free(ptr);
     return;
   }
-  // Live blocks, and everything else: a freed block, a stack or global address, an
-  // interior pointer; the DebugAllocator reports those.
   debug_heap->release(ptr, family, size, alignment, caller);
 }
 

@@ -260,8 +260,12 @@ struct DebugAllocator::Impl {
     }
   }
 
-  void release(void* ptr, AllocationFamily family, std::size_t size, std::size_t alignment,
-               std::uintptr_t caller) noexcept {
+  // `report_unknown`: false makes a pointer this allocator never returned a `false`
+  // return, unreported (the caller may know its owner); otherwise true.
+  // Inlined into both public entries: each frame between the program and the stack
+  // capture is one more frame for the unwinder to walk through on every free.
+  [[gnu::always_inline]] bool release(void* ptr, AllocationFamily family, std::size_t size, std::size_t alignment,
+                                      std::uintptr_t caller, bool report_unknown_pointer = true) noexcept {
     const StackId now = capture_stack_here(caller);
     const auto address = reinterpret_cast<std::uintptr_t>(ptr);
     BlockTable::Shard& shard = blocks.shard_for(address);
@@ -278,8 +282,15 @@ struct DebugAllocator::Impl {
         }
       }
     }
-    if (record.address == 0) return report_unknown(ptr, family, now);
-    if (record.state == BlockState::quarantined) return debug::report_double_free(policy, record, family, now);
+    if (record.address == 0) {
+      if (!report_unknown_pointer) return false;
+      report_unknown(ptr, family, now);
+      return true;
+    }
+    if (record.state == BlockState::quarantined) {
+      debug::report_double_free(policy, record, family, now);
+      return true;
+    }
 
     if (record.family != family) {
       debug::report_mismatched_free(policy, record, family, now);
@@ -293,6 +304,7 @@ struct DebugAllocator::Impl {
     live_blocks.fetch_sub(1, std::memory_order_relaxed);
     record.free_stack = now;
     retire(record);
+    return true;
   }
 
   // A copy of the live block at `address`, or of whatever the table holds there.
@@ -494,6 +506,13 @@ __attribute__((noinline)) void DebugAllocator::release(void* ptr, AllocationFami
   if (impl_ == nullptr || ptr == nullptr) return;
   if (caller == 0) caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
   impl_->release(ptr, family, size, alignment, caller);
+}
+
+__attribute__((noinline)) bool DebugAllocator::release_if_known(void* ptr, AllocationFamily family, std::size_t size,
+                                                                std::size_t alignment, std::uintptr_t caller) noexcept {
+  if (impl_ == nullptr || ptr == nullptr) return false;
+  if (caller == 0) caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
+  return impl_->release(ptr, family, size, alignment, caller, false);
 }
 
 __attribute__((noinline)) void* DebugAllocator::reallocate(void* ptr, std::size_t new_size,

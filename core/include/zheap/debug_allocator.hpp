@@ -203,6 +203,12 @@ class DebugAllocator {
   // nullptr is ignored.
   void release(void* ptr, AllocationFamily family, std::size_t size = 0, std::size_t alignment = 0,
                std::uintptr_t caller = 0) noexcept;
+  // release() for a caller that has another owner in mind for pointers this allocator
+  // never returned (the shim: glibc's): false, and nothing reported, for such a pointer
+  // (or nullptr); true when it was handled (freed, or an error about it reported). One
+  // lookup, where owns() then release() would take two.
+  bool release_if_known(void* ptr, AllocationFamily family, std::size_t size = 0, std::size_t alignment = 0,
+                        std::uintptr_t caller = 0) noexcept;
   // realloc for the malloc family: always moves (a stale pointer to the old block then
   // reads poison), nullptr `ptr` allocates. nullptr when out of memory or after an
   // error (realloc of a freed or foreign pointer); the old block is then untouched.
