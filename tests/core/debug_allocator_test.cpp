@@ -276,6 +276,23 @@ TEST_F(DebugAllocatorTest, FreeOfAPointerNeverReturned) {
   EXPECT_EQ(recorder.errors[0].error.address, &on_stack);
 }
 
+// The shim's free: a pointer the allocator never returned comes back unreported (its owner
+// may be glibc); its own blocks, live or freed, are handled as release() handles them.
+TEST_F(DebugAllocatorTest, ReleaseIfKnownLeavesForeignPointersUnreported) {
+  DebugAllocator debug(recorder.options());
+  int on_stack = 0;
+  EXPECT_FALSE(debug.release_if_known(&on_stack, AllocationFamily::malloc));
+  EXPECT_FALSE(debug.release_if_known(nullptr, AllocationFamily::malloc));
+  EXPECT_TRUE(recorder.errors.empty());
+  void* p = allocate_here(debug, 40);
+  EXPECT_TRUE(debug.release_if_known(p, AllocationFamily::malloc));
+  EXPECT_FALSE(debug.owns(p));
+  EXPECT_TRUE(recorder.errors.empty());
+  EXPECT_TRUE(debug.release_if_known(p, AllocationFamily::malloc));  // freed again: reported
+  ASSERT_EQ(recorder.errors.size(), 1u);
+  EXPECT_EQ(recorder.errors[0].error.kind, DebugErrorKind::double_free);
+}
+
 TEST_F(DebugAllocatorTest, FreeOfAnInteriorPointerNamesTheBlock) {
   DebugAllocator debug(recorder.options());
   auto* p = static_cast<char*>(allocate_here(debug, 100));
