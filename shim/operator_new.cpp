@@ -58,19 +58,38 @@ bool is_array(Api family) noexcept {
   return family == Api::new_array || family == Api::new_array_nothrow || family == Api::new_array_aligned;
 }
 
-void* allocate_or_null(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) noexcept {
-  namespace direct_routes = zheap::shim::direct_routes;
-  if (alignment <= c_api::default_alignment && direct_routes::published()) [[likely]] return direct_routes::allocate(size);
-  return c_api::allocate_aligned(size, alignment, family, caller);
+namespace direct_routes = zheap::shim::direct_routes;
+
+// Out of line, so that operator new's own path stays a test and a jump.
+[[gnu::noinline]] void* allocate_full(std::size_t size, std::size_t alignment, Api family,
+                                      std::uintptr_t caller) noexcept {
+  void* p = c_api::allocate_aligned(size, alignment, family, caller);
+  // A program that allocates only with new publishes the routes here (malloc's full path
+  // does it for the others); a no-op where they do not apply (debug mode, layers on).
+  direct_routes::publish(zheap::shim::heap());
+  return p;
 }
 
-void* allocate_or_throw(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) {
+void* allocate_or_null(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) noexcept {
+  if (alignment <= c_api::default_alignment && direct_routes::published()) [[likely]] return direct_routes::allocate(size);
+  return allocate_full(size, alignment, family, caller);
+}
+
+[[gnu::noinline]] void* allocate_or_throw(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) {
   for (;;) {
     if (void* p = allocate_or_null(size, alignment, family, caller)) [[likely]] return p;
     std::new_handler handler = current_new_handler();
     if (handler == nullptr) throw_bad_alloc();
     handler();
   }
+}
+
+// The plain operators' own path: the direct route, as malloc's, when it is published and
+// succeeds (a call and a test, no frame to set up); the full loop otherwise.
+[[gnu::always_inline]] inline void* new_plain(std::size_t size, Api family, std::uintptr_t caller) {
+  if (direct_routes::published()) [[likely]]
+    if (void* p = direct_routes::allocate(size)) [[likely]] return p;
+  return allocate_or_throw(size, c_api::default_alignment, family, caller);
 }
 
 void* allocate_nothrow(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) noexcept {
@@ -109,8 +128,8 @@ std::size_t alignment_of(std::align_val_t alignment) noexcept { return static_ca
 constexpr std::size_t plain = c_api::default_alignment;
 
 // new
-ZHEAP_OPERATOR void* operator new(std::size_t size) { return allocate_or_throw(size, plain, Api::new_, ZHEAP_CALLER); }
-ZHEAP_OPERATOR void* operator new[](std::size_t size) { return allocate_or_throw(size, plain, Api::new_array, ZHEAP_CALLER); }
+ZHEAP_OPERATOR void* operator new(std::size_t size) { return new_plain(size, Api::new_, ZHEAP_CALLER); }
+ZHEAP_OPERATOR void* operator new[](std::size_t size) { return new_plain(size, Api::new_array, ZHEAP_CALLER); }
 ZHEAP_OPERATOR void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
   return allocate_nothrow(size, plain, Api::new_nothrow, ZHEAP_CALLER);
 }
