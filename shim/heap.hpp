@@ -18,8 +18,12 @@
 //   owns                       which non-bootstrap pointers are this heap's (see Ownership).
 //   libc_conformant            allocate_default and release behave as glibc's malloc and
 //                              free at the edges: requests above PTRDIFF_MAX fail, a failure
-//                              sets errno to ENOMEM, release leaves errno alone. Then malloc
-//                              and free jump straight to them when no layer is active.
+//                              sets errno to ENOMEM, release leaves errno alone. Then malloc,
+//                              free, realloc and operator new reach allocate_default, release
+//                              and reallocate straight from the exported function when no layer
+//                              is active (direct_routes.hpp; the route sets realloc's errno).
+//                              With Ownership::everything, release and reallocate then also
+//                              receive nullptr (glibc's own functions take it).
 //   detailed                   optional (debug mode only; nullptr elsewhere): entries that
 //                              receive everything the entry point knows (DetailedEntries).
 //                              A heap that has them must not be libc_conformant, so that
