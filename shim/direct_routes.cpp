@@ -12,6 +12,7 @@ constinit std::atomic<void (*)(void*) noexcept> free{nullptr};
 constinit std::atomic<std::uintptr_t> free_begin{0};
 constinit std::atomic<std::uintptr_t> free_length{0};
 constinit std::atomic<void* (*)(void*, std::size_t) noexcept> realloc{nullptr};
+constinit std::atomic<void (*)(void*, std::size_t) noexcept> free_sized{nullptr};
 }  // namespace detail
 
 void publish(const Heap& h) noexcept {
@@ -29,6 +30,7 @@ void publish(const Heap& h) noexcept {
   if (length == 0) return;
   detail::free.store(h.release, std::memory_order_relaxed);
   detail::realloc.store(h.reallocate, std::memory_order_relaxed);
+  detail::free_sized.store(h.release_sized, std::memory_order_relaxed);
   detail::free_begin.store(begin, std::memory_order_relaxed);
   detail::malloc.store(h.allocate_default, std::memory_order_release);
   detail::free_length.store(length, std::memory_order_release);

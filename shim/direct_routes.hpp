@@ -11,7 +11,8 @@
 // every call to until they are published.
 //
 // realloc has a route too (the heap's reallocate, when it has one): the same ownership
-// test, a size check, and errno set on failure.
+// test, a size check, and errno set on failure; so has a sized free (the heap's
+// release_sized, when it has one).
 //
 // Ownership as one range compare, `ptr - begin < length` in modular arithmetic:
 //   Ownership::reserved_range  begin = range_begin, length = range_end - range_begin;
@@ -49,6 +50,7 @@ namespace detail {
 [[gnu::visibility("hidden")]] extern constinit std::atomic<std::uintptr_t> free_begin;
 [[gnu::visibility("hidden")]] extern constinit std::atomic<std::uintptr_t> free_length;  // 0: every free takes the full path
 [[gnu::visibility("hidden")]] extern constinit std::atomic<void* (*)(void*, std::size_t) noexcept> realloc;
+[[gnu::visibility("hidden")]] extern constinit std::atomic<void (*)(void*, std::size_t) noexcept> free_sized;
 }  // namespace detail
 
 // Publishes the routes for `h` when they apply: h is the started heap, libc_conformant,
@@ -69,6 +71,13 @@ inline bool owns_for_free(const void* ptr) noexcept {
 
 // The heap's release; only after owns_for_free(ptr) said true.
 inline void release(void* ptr) noexcept { detail::free.load(std::memory_order_relaxed)(ptr); }
+
+// A sized free (sized delete, free_sized) after owns_for_free(ptr) said true: the heap's
+// release_sized when it has one (jemalloc's sdallocx skips a lookup), else its release.
+inline void release_sized(void* ptr, std::size_t size) noexcept {
+  if (auto sized = detail::free_sized.load(std::memory_order_relaxed)) return sized(ptr, size);
+  release(ptr);
+}
 
 // The heap's reallocate for a pointer owns_for_free() accepted and a size in
 // 1..PTRDIFF_MAX; nullptr (no route: the full path) while unpublished or when the heap

@@ -18,9 +18,10 @@
 //   owns                       which non-bootstrap pointers are this heap's (see Ownership).
 //   libc_conformant            allocate_default and release behave as glibc's malloc and
 //                              free at the edges: requests above PTRDIFF_MAX fail, a failure
-//                              sets errno to ENOMEM, release leaves errno alone. Then malloc,
-//                              free, realloc and operator new reach allocate_default, release
-//                              and reallocate straight from the exported function when no layer
+//                              sets errno to ENOMEM, release and release_sized leave errno
+//                              alone. Then malloc, free, realloc, sized frees and operator new
+//                              reach allocate_default, release(_sized) and reallocate straight
+//                              from the exported function when no layer
 //                              is active (direct_routes.hpp; the route sets realloc's errno).
 //                              With Ownership::everything, release and reallocate then also
 //                              receive nullptr (glibc's own functions take it).

@@ -107,6 +107,7 @@ inline void* allocate_aligned(std::size_t size, std::size_t alignment, Api famil
 // A free that knows the size the block was asked with (sized delete, free_sized).
 inline void release_sized(void* ptr, std::size_t size, Api family, const char* function,
                           std::uintptr_t caller) noexcept {
+  if (direct_routes::owns_for_free(ptr)) [[likely]] return direct_routes::release_sized(ptr, size);
   if (ptr == nullptr) return;
   const Heap& h = heap();
   if (h.release_sized == nullptr || layers::observes_frees() || owner_of(h, ptr) != Owner::heap) {

@@ -5,8 +5,9 @@
 // handle: calling them by name from here would bind back to zheap's exported malloc.
 // The default-alignment hot path calls jemalloc's malloc/free directly from the dispatch
 // (no glue function in between): in jemalloc 5.3 they are faster than mallocx/dallocx,
-// whose flag decoding costs a few instructions. mallocx is used for larger alignments,
-// sdallocx when the caller knows the size (sized delete, free_sized).
+// whose flag decoding costs a few instructions. mallocx is used for larger alignments;
+// when the caller knows the size (sized delete, free_sized), jemalloc's own sized operator
+// delete (its free fast path given the size), or sdallocx where that is missing.
 //
 // Ownership: every extent jemalloc hands to users is carved from ONE address range that
 // zheap reserves at start-up, so "is this pointer jemalloc's?" is the same single range
@@ -270,6 +271,9 @@ struct JemallocFunctions {
   void* (*calloc)(std::size_t, std::size_t) noexcept;
   void* (*realloc)(void*, std::size_t) noexcept;
   std::size_t (*malloc_usable_size)(void*) noexcept;
+  // jemalloc's own sized `operator delete(void*, size_t)` (Debian's build has it): its
+  // free fast path with the size given, which sdallocx through a wrapper is not. Optional.
+  void (*delete_sized)(void*, std::size_t) noexcept;
 };
 constinit JemallocFunctions jemalloc = {};
 
@@ -281,7 +285,12 @@ void* jemalloc_allocate(std::size_t size, std::size_t alignment) noexcept {
   return mallocx(size == 0 ? 1 : size, align_flag(alignment));
 }
 void* jemalloc_allocate_zeroed(std::size_t size) noexcept { return jemalloc.calloc(1, size); }
-void jemalloc_release_sized(void* ptr, std::size_t size) noexcept { sdallocx(ptr, size == 0 ? 1 : size, 0); }
+// Where jemalloc has no sized operator delete of its own. Keeps errno as free must
+// (libc_conformant): the direct route calls it with nothing around.
+void jemalloc_release_sized(void* ptr, std::size_t size) noexcept {
+  const ErrnoKept errno_kept;
+  sdallocx(ptr, size == 0 ? 1 : size, 0);
+}
 
 constinit Heap jemalloc_heap = {
     .name = "jemalloc",
@@ -319,6 +328,7 @@ const Heap* start_jemalloc_heap() noexcept {
   const bool ok = resolve(handle, "malloc", f.malloc) && resolve(handle, "free", f.free) &&
                   resolve(handle, "calloc", f.calloc) && resolve(handle, "realloc", f.realloc) &&
                   resolve(handle, "malloc_usable_size", f.malloc_usable_size);
+  resolve(handle, "_ZdlPvm", f.delete_sized);
   ::dlclose(handle);  // drops RTLD_NOLOAD's reference; it stays loaded as our dependency
   if (!ok) {
     report_mode_unavailable("jemalloc", "libjemalloc.so.2 lacks malloc/free/...", "libc");
@@ -342,6 +352,7 @@ const Heap* start_jemalloc_heap() noexcept {
   jemalloc_heap.range_begin = reserve_begin;
   jemalloc_heap.range_end = reserve_end;
   use_malloc_family(jemalloc_heap, f);
+  if (f.delete_sized != nullptr) jemalloc_heap.release_sized = f.delete_sized;
   return &jemalloc_heap;
 }
 
