@@ -2,24 +2,82 @@
 
 #include "os/os.hpp"
 
+#include <cstring>
+
 namespace zheap::debug {
+
+namespace {
+// This thread's batch slot plus one (0: none taken yet). A number, not a pointer, so one
+// slot number serves every Quarantine the thread frees into.
+[[gnu::tls_model("initial-exec")]] constinit thread_local std::uint32_t batch_slot_plus_one = 0;
+// Handed out in turn, so that threads alive together rarely share a slot.
+constinit std::atomic<std::uint32_t> next_batch_slot{0};
+}  // namespace
 
 Quarantine::~Quarantine() {
   if (ring_ != nullptr) os::unmap(ring_, kCapacity * sizeof(Entry));
 }
 
-bool Quarantine::push(Entry entry) noexcept {
-  if (entry.bytes > max_bytes_) return false;
+Quarantine::Batch& Quarantine::batch_for_this_thread() noexcept {
+  std::uint32_t slot = batch_slot_plus_one;
+  if (slot == 0) [[unlikely]] {
+    slot = next_batch_slot.fetch_add(1, std::memory_order_relaxed) % kBatchSlots + 1;
+    batch_slot_plus_one = slot;
+  }
+  return batches_[slot - 1];
+}
+
+std::size_t Quarantine::push(Entry entry, Entry* evicted) noexcept {
+  Batch& batch = batch_for_this_thread();
+  Entry moving[kBatchEntries];
+  std::size_t count;
+  {
+    MutexLock guard(batch.lock);
+    // Reserved before the entry is in: the ring never counts on bytes a batch holds.
+    if (batch.count == 0) reserved_.fetch_add(batch_bytes_, std::memory_order_relaxed);
+    batch.entries[batch.count++] = entry;
+    batch.bytes += entry.bytes;
+    if (batch.count < kBatchEntries && batch.bytes < batch_bytes_) return 0;
+    count = batch.count;
+    std::memcpy(moving, batch.entries, count * sizeof(Entry));
+    batch.count = 0;
+    batch.bytes = 0;
+  }
+  return take_batch(moving, count, evicted);
+}
+
+std::size_t Quarantine::move_to_ring(Batch& batch, Entry* evicted) noexcept {
+  Entry moving[kBatchEntries];
+  std::size_t count;
+  {
+    MutexLock guard(batch.lock);
+    count = batch.count;
+    if (count == 0) return 0;
+    std::memcpy(moving, batch.entries, count * sizeof(Entry));
+    batch.count = 0;
+    batch.bytes = 0;
+  }
+  return take_batch(moving, count, evicted);
+}
+
+std::size_t Quarantine::take_batch(const Entry* entries, std::size_t count, Entry* evicted) noexcept {
   MutexLock guard(lock_);
+  reserved_.fetch_sub(batch_bytes_, std::memory_order_relaxed);
   if (ring_ == nullptr) {
     ring_ = static_cast<Entry*>(os::map(kCapacity * sizeof(Entry)));
-    if (ring_ == nullptr) return false;
+    if (ring_ == nullptr) {  // no memory for the ring: nothing is held, all leave at once
+      std::memcpy(evicted, entries, count * sizeof(Entry));
+      return count;
+    }
   }
-  if (count_ == kCapacity) return false;  // the caller pops the excess first; full only in a race
-  ring_[(head_ + count_) & (kCapacity - 1)] = entry;
-  ++count_;
-  bytes_ += entry.bytes;
-  return true;
+  std::size_t out = 0;
+  while (count_ + count > kCapacity) pop_locked(&evicted[out++]);  // room first: the oldest leave early
+  for (std::size_t i = 0; i < count; ++i) {
+    ring_[(head_ + count_) & (kCapacity - 1)] = entries[i];
+    ++count_;
+    bytes_ += entries[i].bytes;
+  }
+  return out + pop_excess_locked(evicted + out, kMaxEvicted - out);
 }
 
 bool Quarantine::pop_locked(Entry* out) noexcept {
@@ -31,10 +89,17 @@ bool Quarantine::pop_locked(Entry* out) noexcept {
   return true;
 }
 
-bool Quarantine::pop_excess(Entry* out) noexcept {
+std::size_t Quarantine::pop_excess_locked(Entry* out, std::size_t max) noexcept {
+  // What the batches reserve is part of the limit: the ring keeps only the rest.
+  std::size_t popped = 0;
+  while (popped < max && bytes_ + reserved_.load(std::memory_order_relaxed) > max_bytes_ && pop_locked(&out[popped]))
+    ++popped;
+  return popped;
+}
+
+std::size_t Quarantine::pop_excess(Entry* out, std::size_t max) noexcept {
   MutexLock guard(lock_);
-  if (bytes_ <= max_bytes_ && count_ < kCapacity) return false;
-  return pop_locked(out);
+  return pop_excess_locked(out, max);
 }
 
 bool Quarantine::pop_any(Entry* out) noexcept {
@@ -51,8 +116,23 @@ AddressRange Quarantine::mapping() const noexcept {
 
 std::size_t Quarantine::bytes() const noexcept {
   auto& self = const_cast<Quarantine&>(*this);
+  std::size_t held = 0;
+  for (Batch& batch : self.batches_) {
+    MutexLock guard(batch.lock);
+    held += batch.bytes;
+  }
   MutexLock guard(self.lock_);
-  return bytes_;
+  return held + bytes_;
+}
+
+void Quarantine::lock() noexcept {
+  for (Batch& batch : batches_) batch.lock.lock();
+  lock_.lock();
+}
+
+void Quarantine::unlock() noexcept {
+  lock_.unlock();
+  for (Batch& batch : batches_) batch.lock.unlock();
 }
 
 }  // namespace zheap::debug

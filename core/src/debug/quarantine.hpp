@@ -4,15 +4,30 @@
 // (oldest first, once the bytes held pass the limit), and checked for writes after free
 // then. Holding blocks back is what turns a use after free into a visible corruption
 // instead of a silent read of someone else's data.
-// Bounded twice: by bytes (the limit given) and by entries (a ring on one mapping,
-// kCapacity entries; when full, the oldest leaves early).
-// Thread safety: one Mutex, held only to push or pop an entry; the caller checks and
-// releases what pop() hands back with no lock held.
+//
+// Layout: a ring on one mapping (kCapacity entries; when full, the oldest leave early)
+// behind one Mutex, fed by kBatchSlots batches. A thread pushes into its own batch slot
+// (a slot number taken once per thread, in initial-exec TLS; threads beyond kBatchSlots
+// share slots) and the whole batch moves into the ring, and the excess leaves it, under
+// one acquisition of the ring's lock once the batch holds kBatchEntries entries or
+// batch_bytes(). So 8 threads freeing at once meet on the ring's lock once per 32 frees
+// instead of on every free. A block in a batch is quarantined like one in the ring (the
+// block table says so from its free on; leak_check() checks its poison).
+//
+// The byte limit covers both: a slot that starts a batch reserves batch_bytes() of the
+// limit (one atomic add per batch), and the ring keeps at most the limit less what the
+// batches reserve. A batch left behind by a thread that exited stays counted and is moved
+// on by the slot's next user, by flush_batches() (leak_check) or by drain().
+// Order: FIFO per thread; across threads, by batch.
+// Thread safety: every member may be called from any thread. The locks (one per slot,
+// one for the ring) are held only to copy entries in or out; none is held while another
+// is taken; the caller checks and releases what leaves with no lock held.
 #pragma once
 
 #include <zheap/debug_allocator.hpp>
 #include <zheap/mutex.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -21,52 +36,86 @@ namespace zheap::debug {
 class Quarantine {
  public:
   static constexpr std::size_t kCapacity = std::size_t{1} << 16;
+  static constexpr std::size_t kBatchSlots = 64;
+  static constexpr std::size_t kBatchEntries = 32;
+  // What one push() may hand back for eviction: a whole batch refused by a full or
+  // unmapped ring, and as many of the ring's oldest again.
+  static constexpr std::size_t kMaxEvicted = 2 * kBatchEntries;
 
   struct Entry {
     std::uintptr_t address = 0;
     std::size_t bytes = 0;
   };
 
-  constexpr explicit Quarantine(std::size_t max_bytes) noexcept : max_bytes_(max_bytes) {}
+  constexpr explicit Quarantine(std::size_t max_bytes) noexcept
+      : max_bytes_(max_bytes), batch_bytes_(max_bytes / 128 > 0 ? max_bytes / 128 : 1) {}
   ~Quarantine();
   Quarantine(const Quarantine&) = delete;
   Quarantine& operator=(const Quarantine&) = delete;
 
-  // false: not held (too big for the limit, or no memory for the ring); the caller
-  // releases the block at once.
-  bool push(Entry entry) noexcept;
-  // Whether a block of `bytes` fits the limit at all (push may still refuse it): the
-  // caller need not poison a block that can only be released at once.
+  // Whether a block of `bytes` fits the limit at all: the caller releases a block that
+  // does not at once (and need not poison it).
   bool could_hold(std::size_t bytes) const noexcept { return bytes <= max_bytes_; }
-  // The oldest entry, when the bytes held exceed the limit or the ring is full.
-  bool pop_excess(Entry* out) noexcept;
-  // The oldest entry, whatever is held (to drain it).
-  bool pop_any(Entry* out) noexcept;
-  // Calls visit(entry) for each held entry, oldest first, under the lock.
-  template <class Visit>
-  void for_each(Visit&& visit) noexcept {
-    MutexLock guard(lock_);
-    for (std::size_t i = 0; i < count_; ++i) visit(ring_[(head_ + i) & (kCapacity - 1)]);
-  }
 
+  // Holds `entry` (could_hold() true). Entries that must leave now (the oldest, past the
+  // limit; or the batch itself when the ring cannot be mapped) are written to `evicted`
+  // (room for kMaxEvicted); returns how many. When that is kMaxEvicted, pop_excess() may
+  // have more.
+  std::size_t push(Entry entry, Entry* evicted) noexcept;
+  // Up to `max` of the oldest entries while the bytes held exceed the limit or the ring
+  // is full, under one lock acquisition; how many.
+  std::size_t pop_excess(Entry* out, std::size_t max) noexcept;
+  // Moves every batch into the ring; evict(entry) is called, with no lock held, for each
+  // entry that must leave on the way (then pop_excess() may have more).
+  template <class Evict>
+  void flush_batches(Evict&& evict) noexcept {
+    Entry evicted[kMaxEvicted];
+    for (Batch& batch : batches_) {
+      const std::size_t count = move_to_ring(batch, evicted);
+      for (std::size_t i = 0; i < count; ++i) evict(evicted[i]);
+    }
+  }
+  // The ring's oldest entry, whatever is held (to drain it; batches are not looked at).
+  bool pop_any(Entry* out) noexcept;
+
+  // Bytes held, in the ring and in the batches.
   std::size_t bytes() const noexcept;
   // The ring's mapping (it holds the addresses of quarantined blocks; a leak scan must not
-  // take it for a root); empty before the first push.
+  // take it for a root); empty before the first batch reached it. The batches live in
+  // this object.
   AddressRange mapping() const noexcept;
 
-  // For fork(): held across it by the allocator's fork handlers.
-  void lock() noexcept { lock_.lock(); }
-  void unlock() noexcept { lock_.unlock(); }
+  // For fork(): every lock (slots in order, then the ring), held across it by the
+  // allocator's fork handlers.
+  void lock() noexcept;
+  void unlock() noexcept;
 
  private:
-  bool pop_locked(Entry* out) noexcept;
+  struct alignas(64) Batch {
+    Mutex lock;
+    std::size_t count = 0;
+    std::size_t bytes = 0;
+    Entry entries[kBatchEntries];
+  };
 
-  std::size_t max_bytes_;
-  Mutex lock_;
+  // Empties `batch` into the ring; what must leave goes to `evicted`; how many.
+  std::size_t move_to_ring(Batch& batch, Entry* evicted) noexcept;
+  // Moves `count` entries (a batch copied out of its slot, which had reserved
+  // batch_bytes_) into the ring and writes what must leave to `evicted`; how many.
+  std::size_t take_batch(const Entry* entries, std::size_t count, Entry* evicted) noexcept;
+  std::size_t pop_excess_locked(Entry* out, std::size_t max) noexcept;
+  bool pop_locked(Entry* out) noexcept;
+  Batch& batch_for_this_thread() noexcept;
+
+  const std::size_t max_bytes_;
+  const std::size_t batch_bytes_;         // a batch moves on once it holds this much
+  std::atomic<std::size_t> reserved_{0};  // batch_bytes_ per batch that holds entries
+  Mutex lock_;                            // the ring's
   Entry* ring_ = nullptr;
   std::size_t head_ = 0;   // oldest
   std::size_t count_ = 0;
-  std::size_t bytes_ = 0;
+  std::size_t bytes_ = 0;  // in the ring
+  Batch batches_[kBatchSlots];
 };
 
 }  // namespace zheap::debug
