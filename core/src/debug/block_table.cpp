@@ -27,6 +27,17 @@ BlockTable::Shard& BlockTable::shard_for(std::uintptr_t address) noexcept {
   return shards_[(hash_address(address) >> 58) & (kShards - 1)];
 }
 
+void BlockTable::prefetch(std::uintptr_t address) noexcept {
+  Shard& shard = shard_for(address);
+  // Read without the lock (atomically, so no torn values): a stale pair, from a table
+  // since grown, names memory that may be unmapped by now, which a prefetch may name
+  // harmlessly (it never faults). Both are checked under the lock by whatever follows.
+  BlockRecord* const slots = __atomic_load_n(&shard.slots, __ATOMIC_RELAXED);
+  const std::size_t capacity = __atomic_load_n(&shard.capacity, __ATOMIC_RELAXED);
+  if (capacity == 0) return;
+  __builtin_prefetch(slots + (hash_address(address) & (capacity - 1)), 1);
+}
+
 BlockRecord* BlockTable::find(Shard& shard, std::uintptr_t address) noexcept {
   if (shard.capacity == 0) return nullptr;
   const std::size_t mask = shard.capacity - 1;
@@ -50,8 +61,9 @@ bool BlockTable::grow(Shard& shard) noexcept {
     slots[j] = record;
   }
   if (shard.slots != nullptr) os::unmap(shard.slots, shard.capacity * sizeof(BlockRecord));
-  shard.slots = slots;
-  shard.capacity = new_capacity;
+  // Atomic stores for prefetch()'s lock-free reads (readers under the lock need no more).
+  __atomic_store_n(&shard.slots, slots, __ATOMIC_RELAXED);
+  __atomic_store_n(&shard.capacity, new_capacity, __ATOMIC_RELAXED);
   return true;
 }
 

@@ -56,6 +56,11 @@ class BlockTable {
 
   Shard& shard_for(std::uintptr_t address) noexcept;
 
+  // A hint, no lock needed: starts loading the slot where `address` would be found, so
+  // that the caller can do other work (capture a stack) while the cache miss is served.
+  // The table is large and the slot cold: the miss was most of a lookup's time.
+  void prefetch(std::uintptr_t address) noexcept;
+
   // The following take the shard whose lock the caller holds.
   BlockRecord* find(Shard& shard, std::uintptr_t address) noexcept;
   // false when the table could not grow (out of memory). `record.address` must not be
