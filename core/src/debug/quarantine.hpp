@@ -42,9 +42,11 @@ class Quarantine {
   // unmapped ring, and as many of the ring's oldest again.
   static constexpr std::size_t kMaxEvicted = 2 * kBatchEntries;
 
+  // No default member initializers: the arrays of them that push() and its callers keep
+  // on the stack would be zeroed on every free (a kilobyte of stores).
   struct Entry {
-    std::uintptr_t address = 0;
-    std::size_t bytes = 0;
+    std::uintptr_t address;
+    std::size_t bytes;
   };
 
   constexpr explicit Quarantine(std::size_t max_bytes) noexcept
@@ -95,7 +97,7 @@ class Quarantine {
     Mutex lock;
     std::size_t count = 0;
     std::size_t bytes = 0;
-    Entry entries[kBatchEntries];
+    Entry entries[kBatchEntries] = {};
   };
 
   // Empties `batch` into the ring; what must leave goes to `evicted`; how many.
