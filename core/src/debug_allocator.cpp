@@ -74,8 +74,10 @@ struct DebugAllocator::Impl {
   debug::ReportPolicy policy;
   BlockTable blocks;
   Quarantine quarantine;
-  std::atomic<std::size_t> live_blocks{0};
-  std::atomic<std::size_t> live_bytes{0};
+  // Requested bytes of live blocks, for memory_limit only (the per-shard counts serve
+  // live_bytes()): a shared atomic costs every allocation and free a locked instruction.
+  std::atomic<std::size_t> limited_bytes{0};
+  bool limited() const noexcept { return options.memory_limit != SIZE_MAX; }
 
   // ---- stacks
 
@@ -94,10 +96,12 @@ struct DebugAllocator::Impl {
 
   void* allocate(std::size_t size, std::size_t alignment, AllocationFamily family, std::uintptr_t caller) noexcept {
     if (!std::has_single_bit(alignment)) return nullptr;
-    const std::size_t before = live_bytes.fetch_add(size, std::memory_order_relaxed);
-    if (before + size < before || before + size > options.memory_limit) {
-      live_bytes.fetch_sub(size, std::memory_order_relaxed);
-      return nullptr;
+    if (limited()) {
+      const std::size_t before = limited_bytes.fetch_add(size, std::memory_order_relaxed);
+      if (before + size < before || before + size > options.memory_limit) {
+        limited_bytes.fetch_sub(size, std::memory_order_relaxed);
+        return nullptr;
+      }
     }
     BlockRecord record;
     record.size = size;
@@ -105,7 +109,7 @@ struct DebugAllocator::Impl {
     record.family = family;
     const bool placed = options.guard_pages ? place_guarded(&record) : place_in_backing(&record);
     if (!placed) {
-      live_bytes.fetch_sub(size, std::memory_order_relaxed);
+      if (limited()) limited_bytes.fetch_sub(size, std::memory_order_relaxed);
       return nullptr;
     }
     blocks.prefetch(record.address);  // the slot's cache miss is served during the capture
@@ -115,13 +119,13 @@ struct DebugAllocator::Impl {
     {
       MutexLock guard(shard.lock);
       inserted = blocks.insert(shard, record);
+      if (inserted) BlockTable::add_live(shard, 1, static_cast<std::ptrdiff_t>(size));
     }
     if (!inserted) {
       release_memory(record);
-      live_bytes.fetch_sub(size, std::memory_order_relaxed);
+      if (limited()) limited_bytes.fetch_sub(size, std::memory_order_relaxed);
       return nullptr;
     }
-    live_blocks.fetch_add(1, std::memory_order_relaxed);
     return reinterpret_cast<void*>(record.address);
   }
 
@@ -302,6 +306,7 @@ struct DebugAllocator::Impl {
           // Quarantined from here on, so a racing second free reports a double free.
           found->state = BlockState::quarantined;
           found->free_stack = now;
+          BlockTable::add_live(shard, -1, -static_cast<std::ptrdiff_t>(found->size));
         }
       }
     }
@@ -323,8 +328,7 @@ struct DebugAllocator::Impl {
         debug::report_wrong_alignment_free(policy, record, family, alignment, now);
     }
     check_redzones(record, now);
-    live_bytes.fetch_sub(record.size, std::memory_order_relaxed);
-    live_blocks.fetch_sub(1, std::memory_order_relaxed);
+    if (limited()) limited_bytes.fetch_sub(record.size, std::memory_order_relaxed);
     record.free_stack = now;
     retire(record);
     return true;
@@ -590,10 +594,10 @@ void DebugAllocator::unlock_after_fork() noexcept {
 }
 
 std::size_t DebugAllocator::live_blocks() const noexcept {
-  return impl_ == nullptr ? 0 : impl_->live_blocks.load(std::memory_order_relaxed);
+  return impl_ == nullptr ? 0 : impl_->blocks.live_blocks();
 }
 std::size_t DebugAllocator::live_bytes() const noexcept {
-  return impl_ == nullptr ? 0 : impl_->live_bytes.load(std::memory_order_relaxed);
+  return impl_ == nullptr ? 0 : impl_->blocks.live_bytes();
 }
 std::size_t DebugAllocator::quarantined_bytes() const noexcept {
   return impl_ == nullptr ? 0 : impl_->quarantine.bytes();
@@ -627,7 +631,8 @@ __attribute__((noinline)) bool DebugAllocator::vtable_resize(void* ctx, void* me
       // Shrinks in place: the freed tail becomes redzone.
       std::memset(reinterpret_cast<std::uint8_t*>(address) + new_len, kCanary, len - new_len);
       found->size = new_len;
-      impl->live_bytes.fetch_sub(len - new_len, std::memory_order_relaxed);
+      BlockTable::add_live(shard, 0, -static_cast<std::ptrdiff_t>(len - new_len));
+      if (impl->limited()) impl->limited_bytes.fetch_sub(len - new_len, std::memory_order_relaxed);
       return true;
     }
     if (found != nullptr) record = *found;

@@ -94,6 +94,18 @@ void BlockTable::erase(Shard& shard, BlockRecord* record) noexcept {
   --shard.used;
 }
 
+std::size_t BlockTable::live_blocks() const noexcept {
+  std::size_t blocks = 0;
+  for (const Shard& shard : shards_) blocks += __atomic_load_n(&shard.live_blocks, __ATOMIC_RELAXED);
+  return blocks;
+}
+
+std::size_t BlockTable::live_bytes() const noexcept {
+  std::size_t bytes = 0;
+  for (const Shard& shard : shards_) bytes += __atomic_load_n(&shard.live_bytes, __ATOMIC_RELAXED);
+  return bytes;
+}
+
 std::size_t BlockTable::size_while_locked() const noexcept {
   std::size_t records = 0;
   for (const Shard& shard : shards_) records += shard.used;
