@@ -1,34 +1,18 @@
 #include "debug/quarantine.hpp"
 
+#include "debug/thread_slot.hpp"
 #include "os/os.hpp"
 
 #include <cstring>
 
 namespace zheap::debug {
 
-namespace {
-// This thread's batch slot plus one (0: none taken yet). A number, not a pointer, so one
-// slot number serves every Quarantine the thread frees into.
-[[gnu::tls_model("initial-exec")]] constinit thread_local std::uint32_t batch_slot_plus_one = 0;
-// Handed out in turn, so that threads alive together rarely share a slot.
-constinit std::atomic<std::uint32_t> next_batch_slot{0};
-}  // namespace
-
 Quarantine::~Quarantine() {
   if (ring_ != nullptr) os::unmap(ring_, kCapacity * sizeof(Entry));
 }
 
-Quarantine::Batch& Quarantine::batch_for_this_thread() noexcept {
-  std::uint32_t slot = batch_slot_plus_one;
-  if (slot == 0) [[unlikely]] {
-    slot = next_batch_slot.fetch_add(1, std::memory_order_relaxed) % kBatchSlots + 1;
-    batch_slot_plus_one = slot;
-  }
-  return batches_[slot - 1];
-}
-
 std::size_t Quarantine::push(Entry entry, Entry* evicted) noexcept {
-  Batch& batch = batch_for_this_thread();
+  Batch& batch = batches_[thread_slot()];
   Entry moving[kBatchEntries];
   std::size_t count;
   {

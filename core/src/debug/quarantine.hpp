@@ -6,9 +6,9 @@
 // instead of a silent read of someone else's data.
 //
 // Layout: a ring on one mapping (kCapacity entries; when full, the oldest leave early)
-// behind one Mutex, fed by kBatchSlots batches. A thread pushes into its own batch slot
-// (a slot number taken once per thread, in initial-exec TLS; threads beyond kBatchSlots
-// share slots) and the whole batch moves into the ring, and the excess leaves it, under
+// behind one Mutex, fed by kThreadSlots batches (thread_slot.hpp). A thread pushes into
+// its own slot's batch (threads beyond kThreadSlots share slots, hence a lock per batch,
+// uncontended otherwise) and the whole batch moves into the ring, and the excess leaves it, under
 // one acquisition of the ring's lock once the batch holds kBatchEntries entries or
 // batch_bytes(). So 8 threads freeing at once meet on the ring's lock once per 32 frees
 // instead of on every free. A block in a batch is quarantined like one in the ring (the
@@ -24,6 +24,7 @@
 // is taken; the caller checks and releases what leaves with no lock held.
 #pragma once
 
+#include "debug/thread_slot.hpp"
 #include <zheap/debug_allocator.hpp>
 #include <zheap/mutex.hpp>
 
@@ -36,7 +37,6 @@ namespace zheap::debug {
 class Quarantine {
  public:
   static constexpr std::size_t kCapacity = std::size_t{1} << 16;
-  static constexpr std::size_t kBatchSlots = 64;
   static constexpr std::size_t kBatchEntries = 32;
   // What one push() may hand back for eviction: a whole batch refused by a full or
   // unmapped ring, and as many of the ring's oldest again.
@@ -107,7 +107,6 @@ class Quarantine {
   std::size_t take_batch(const Entry* entries, std::size_t count, Entry* evicted) noexcept;
   std::size_t pop_excess_locked(Entry* out, std::size_t max) noexcept;
   bool pop_locked(Entry* out) noexcept;
-  Batch& batch_for_this_thread() noexcept;
 
   const std::size_t max_bytes_;
   const std::size_t batch_bytes_;         // a batch moves on once it holds this much
@@ -117,7 +116,7 @@ class Quarantine {
   std::size_t head_ = 0;   // oldest
   std::size_t count_ = 0;
   std::size_t bytes_ = 0;  // in the ring
-  Batch batches_[kBatchSlots];
+  Batch batches_[kThreadSlots];
 };
 
 }  // namespace zheap::debug

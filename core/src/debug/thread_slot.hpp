@@ -1,0 +1,24 @@
+// thread_slot(): a small number per thread, for per-thread state kept in fixed arrays.
+//
+// For: the debug allocator's per-thread parts (the quarantine's batches, the stack
+// walker's memo of the previous capture) live in arrays of kThreadSlots entries rather
+// than in thread-local storage of their own: initial-exec TLS must stay a few bytes (a
+// library dlopen()ed with zheap's core inside gets only glibc's small static TLS
+// surplus), and an entry in an array outlives its thread, so nothing is lost or left
+// dangling at thread exit. Slots are handed out in turn, once per thread (kept in 4
+// bytes of initial-exec TLS), so threads alive together rarely share one; beyond
+// kThreadSlots threads they do, and every user must allow for that (a lock or a try-lock
+// per entry).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace zheap::debug {
+
+inline constexpr std::size_t kThreadSlots = 64;
+
+// The calling thread's slot, in [0, kThreadSlots). No allocation, no lock.
+std::size_t thread_slot() noexcept;
+
+}  // namespace zheap::debug
