@@ -477,6 +477,53 @@ TEST_F(DebugAllocatorTest, ThreadsAllocatingAndFreeingReportNothing) {
   EXPECT_TRUE(debug.leak_check().ok());
 }
 
+// Frees are quarantined in per-thread batches that move to the shared ring 32 at a time
+// (src/debug/quarantine.hpp). A block still in a batch, even one left behind by a thread
+// that has exited, must be as quarantined as one in the ring.
+TEST_F(DebugAllocatorTest, ABlockInAnExitedThreadsBatchIsStillQuarantined) {
+  DebugAllocator debug(recorder.options());  // 16 MiB: a batch moves on only after 32 frees
+  auto* written = static_cast<char*>(debug.allocate(64, 16, AllocationFamily::malloc));
+  void* freed_twice = debug.allocate(64, 16, AllocationFamily::malloc);
+  std::thread([&] {
+    debug.release(written, AllocationFamily::malloc);
+    debug.release(freed_twice, AllocationFamily::malloc);
+  }).join();
+  EXPECT_GE(debug.quarantined_bytes(), 128u);  // counted while in the batch
+  written[3] = 'x';
+  debug.release(freed_twice, AllocationFamily::malloc);
+  ASSERT_EQ(recorder.errors.size(), 1u);
+  EXPECT_EQ(recorder.errors[0].error.kind, DebugErrorKind::double_free);
+  EXPECT_TRUE(debug.leak_check().ok());  // moves the batch into the ring and checks its poison
+  ASSERT_EQ(recorder.errors.size(), 2u);
+  EXPECT_EQ(recorder.errors[1].error.kind, DebugErrorKind::write_after_free);
+  EXPECT_EQ(recorder.errors[1].error.offset, 3);
+  EXPECT_GE(debug.quarantined_bytes(), 128u);
+  EXPECT_EQ(debug.live_blocks(), 0u);
+}
+
+// The byte limit covers the batches: threads that each keep a batch going (and exit with
+// it) cannot take the quarantine past its bytes, and what leaves is checked.
+TEST_F(DebugAllocatorTest, QuarantineBatchesOfManyThreadsStayWithinItsBytes) {
+  DebugOptions options;
+  options.quarantine_bytes = 64 << 10;
+  DebugAllocator debug(recorder.options(options));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&debug, t] {
+      for (int i = 0; i < 3000 + 7 * t; ++i) {
+        void* p = debug.allocate(static_cast<std::size_t>(16 + (i * 13) % 300), 16, AllocationFamily::malloc);
+        debug.release(p, AllocationFamily::malloc);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_LE(debug.quarantined_bytes(), std::size_t{64} << 10);
+  EXPECT_GT(debug.quarantined_bytes(), 0u);
+  EXPECT_TRUE(debug.leak_check().ok());
+  EXPECT_LE(debug.quarantined_bytes(), std::size_t{64} << 10);
+  EXPECT_TRUE(recorder.errors.empty());
+}
+
 TEST_F(DebugAllocatorTest, TwoThreadsFreeingOneBlockGiveExactlyOneDoubleFree) {
   std::mutex recorder_lock;  // the handler runs on both threads
   struct Shared {
