@@ -20,7 +20,10 @@
 // allocation and free (full depth, cached CFI unwinding) and stored once in a stack depot;
 // they are symbolized (function, file:line) only when a report is printed.
 // Thread safety: every member function may be called from any thread (sharded futex locks
-// for the side table, one for the quarantine; neither is held while a report is made).
+// for the side table, each shard on a cache line of its own with its live counts; the
+// quarantine is fed through per-thread batches that reach its shared ring 32 frees at a
+// time, so threads freeing together rarely meet on its lock; no lock is held while a
+// report is made).
 // Refuses: nothing the contract allows; resize grows never (shrinks in place), remap
 // never moves (callers then allocate, copy and free, which is what finds stale pointers).
 #pragma once
