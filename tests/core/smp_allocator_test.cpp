@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -266,6 +267,42 @@ TEST(SmpAllocator, FreedBigPagesStayResidentUpToTheBudgetUntilTrim) {
   for (void* p : blocks) smp::release(p);
   smp::trim();
   EXPECT_EQ(smp::stats().dirty_page_bytes, 0u);
+}
+
+// Small pages count against the same budget: freed, they stay resident for the next page
+// of any class, which takes them before fresh memory.
+TEST(SmpAllocator, FreedSmallPagesStayResidentAndAreReusedByAnotherClass) {
+  smp::trim();
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8192; ++i) blocks.push_back(smp::allocate(256, 16));  // 2 MiB, 32 pages
+  for (void* p : blocks) std::memset(p, 5, 256);
+  for (void* p : blocks) smp::release(p);
+  const std::size_t dirty = smp::stats().dirty_page_bytes;
+  EXPECT_GE(dirty, 16 * 64 * 1024u);
+  EXPECT_LE(dirty, 16 * MiB);
+  blocks.clear();
+  for (int i = 0; i < 4096; ++i) blocks.push_back(smp::allocate(96, 16));  // another class
+  EXPECT_LT(smp::stats().dirty_page_bytes, dirty);
+  for (void* p : blocks) smp::release(p);
+  smp::trim();
+  EXPECT_EQ(smp::stats().dirty_page_bytes, 0u);
+}
+
+// Nothing stays in the large-block cache for good: an entry older than the hold time
+// goes back at the next large allocation.
+TEST(SmpAllocator, CachedLargeBlocksGoBackAfterTheHoldTime) {
+  smp::trim();
+  void* a = smp::allocate(2 * MiB, 16);
+  ASSERT_NE(a, nullptr);
+  std::memset(a, 1, 2 * MiB);
+  smp::release(a);
+  EXPECT_GE(smp::stats().cached_large_bytes, 2 * MiB);
+  std::this_thread::sleep_for(std::chrono::milliseconds(smp::large_cache_hold_ms + 100));
+  void* b = smp::allocate(6 * MiB, 16);  // a span the cached one cannot serve
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(smp::stats().cached_large_bytes, 0u);
+  smp::release(b);
+  smp::trim();
 }
 
 TEST(SmpAllocator, MemoryGoesBackAfterEverythingIsFreed) {

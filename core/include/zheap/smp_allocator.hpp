@@ -8,7 +8,7 @@
 // to 128 bytes, then 4 per power of two to 128 KiB: at most 25% over the request). A
 // block's page is found by masking its address (segments are aligned), so free and
 // usable size are O(1) without headers. Blocks above 128 KiB get a span of their own,
-// committed to the page; up to 16 MiB of freed ones are kept for reuse.
+// committed to the page; up to 20 MiB of freed ones are kept for reuse, each 200 ms at most.
 // Thread safety: allocation pops from the calling thread's page (no lock, no atomic).
 // A free by the owning thread pushes on the page's list; a free by any other thread
 // pushes on the page's atomic list (one CAS), and the first such free announces the page
@@ -16,9 +16,9 @@
 // address-range source and the list of heaps of exited threads.
 // Memory goes back to the system a segment at a time, as soon as a segment is empty
 // (against thrashing, one empty segment per thread and four more process-wide are kept
-// committed); freed pages of blocks above 8 KiB stay resident up to 16 MiB per thread,
-// beyond that at once; large blocks at free, beyond the cache. (A time-based purge, as
-// mimalloc's, would let these caches grow without keeping memory long; not done yet.) A thread's heap outlives it and is adopted by the next new thread.
+// committed); freed pages stay resident up to 16 MiB per thread (new pages of any class
+// take those first), beyond that they are decommitted at once; large blocks at free,
+// beyond the cache. A thread's heap outlives it and is adopted by the next new thread.
 // Never calls malloc; works before main and after static destructors.
 // Refuses: alignments above 2^46 bytes (they fail, as out of memory does).
 #pragma once

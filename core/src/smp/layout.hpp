@@ -76,7 +76,8 @@ struct Segment {
   Segment* room_prev = nullptr;  // the heap's list of segments with a free slice
   Segment* room_next = nullptr;
   bool in_room = false;
-  // Free slices of big pages left committed with their old contents (Heap::dirty_bytes).
+  // Free slices of freed pages left committed with their old contents (Heap::dirty_bytes);
+  // new pages take them first.
   std::uint64_t dirty_slices = 0;
   // kind == large (whoever holds the block):
   std::uintptr_t span_begin = 0;  // the whole address span (segment multiples)
@@ -102,8 +103,8 @@ struct Heap {
   std::atomic<Page*> announced{nullptr};
   Segment* room = nullptr;   // segments with at least one free slice
   Segment* spare = nullptr;  // one wholly free segment kept (in `room` too): hysteresis
-  // Bytes of the segments' dirty_slices: freed big pages kept resident, up to
-  // dirty_page_budget, so that the next big page reuses them without page faults.
+  // Bytes of the segments' dirty_slices: freed pages kept resident, up to
+  // dirty_page_budget, so that the next page (of any class) reuses them without page faults.
   std::size_t dirty_bytes = 0;
   Heap* next_abandoned = nullptr;
 };

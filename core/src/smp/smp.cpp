@@ -33,18 +33,19 @@ static_assert(class_table_is_consistent());
 static_assert(sizeof(Segment) <= slice_size);
 static_assert(class_size(class_count - 1) * 4 <= slices_per_large_page * slice_size);
 
-// Freed large blocks kept committed for reuse (at most large_cache_limit bytes, smp.hpp):
-// a program that frees and reallocates batches of big buffers skips the page faults
-// (bench size_sweep: 64 blocks of 128 KiB-1 MiB at a time); the rest goes back at once.
+// Freed large blocks kept committed for reuse (at most large_cache_limit bytes, each for
+// large_cache_hold_ms, smp.hpp): a program that frees and reallocates batches of big
+// buffers skips the page faults; the rest goes back at once.
 constexpr std::size_t large_cache_capacity = 64;
 constexpr std::size_t free_span_capacity = 1024;
 // Empty segments kept committed for the next new segment of any heap: a program that
 // fills and empties a few segments in turn (batches of blocks) skips their page faults
 // and the system calls that give the memory back and take it again.
 constexpr std::size_t empty_segment_capacity = 4;
-// Freed big pages (blocks above 8 KiB) a heap keeps resident, in bytes: below this a
-// batch of medium blocks freed and allocated again costs no page faults; beyond it they
-// are decommitted at once.
+// Freed pages a heap keeps resident, in bytes (Segment::dirty_slices): below this a batch
+// of blocks freed and allocated again, of the same size or not, costs no page faults;
+// beyond it a freed page is decommitted at once. Bounds what one phase of a program
+// leaves resident beside the next.
 constexpr std::size_t dirty_page_budget = std::size_t{16} << 20;
 // A large block that shrinks, or a cached one reused for a smaller block, gives back its
 // committed tail when that is at least this big (less is not worth a system call).
@@ -241,20 +242,29 @@ void release_segment(Heap* heap, Segment* s) noexcept {
   give_span(begin, segment_size);
 }
 
-// The first slice of a free run of `count` slices (1 or 8), or -1.
+// The first slice of a free run of `count` slices (1 or 8), or -1. Dirty slices (freed
+// pages still resident) come first: reusing them costs no page faults, and what is
+// reused is not left resident beside fresh memory.
 int find_slices(const Segment* s, unsigned count) noexcept {
   const std::uint64_t free = s->free_slices;
+  const std::uint64_t dirty = s->dirty_slices;
   std::uint64_t whole_groups = 0;  // 8-slice groups entirely free
+  std::uint64_t dirty_groups = 0;  // the same, with a dirty slice
   for (unsigned g = 1; g < slices_per_segment / slices_per_large_page; ++g) {
     const std::uint64_t group = std::uint64_t{0xff} << (g * slices_per_large_page);
-    if ((free & group) == group) whole_groups |= group;
+    if ((free & group) != group) continue;
+    whole_groups |= group;
+    if ((dirty & group) != 0) dirty_groups |= group;
   }
   if (count == 1) {
-    // Prefer a slice from a group already broken, to keep whole groups for big pages.
-    const std::uint64_t pick = (free & ~whole_groups) != 0 ? free & ~whole_groups : free;
-    return pick == 0 ? -1 : __builtin_ctzll(pick);
+    // Then a slice from a group already broken, to keep whole groups for big pages.
+    for (const std::uint64_t pick : {dirty & ~whole_groups, free & ~whole_groups, dirty, free}) {
+      if (pick != 0) return __builtin_ctzll(pick);
+    }
+    return -1;
   }
-  return whole_groups == 0 ? -1 : __builtin_ctzll(whole_groups);
+  const std::uint64_t pick = dirty_groups != 0 ? dirty_groups : whole_groups;
+  return pick == 0 ? -1 : __builtin_ctzll(pick);
 }
 
 // Blocks threaded per extension: a 4 KiB system page's worth (at least one block), so a
@@ -334,19 +344,17 @@ void free_page(Heap* heap, Page* p) noexcept {
   Segment* s = reinterpret_cast<Segment*>(reinterpret_cast<std::uintptr_t>(p) & ~segment_mask);
   const auto first = static_cast<unsigned>(p - s->pages);
   const std::uint64_t slices = ((std::uint64_t{1} << p->slice_count) - 1) << first;
-  if (p->slice_count > 1) {
-    // A 512 KiB page (blocks above 8 KiB) stays resident while the heap's dirty budget
-    // allows, else gives its touched memory back at once: its slices may stay unused in
-    // a segment that lives on. One madvise per 4+ blocks. Single-slice pages go back
-    // with their segment.
-    const std::size_t bytes = std::size_t{p->slice_count} * slice_size;
-    if (heap->dirty_bytes + bytes <= dirty_page_budget) {
-      s->dirty_slices |= slices;
-      heap->dirty_bytes += bytes;
-    } else {
-      ErrnoKeeper keep_errno;
-      os::decommit(reinterpret_cast<void*>(page_start(p)), p->unbuilt);
-    }
+  // The page's touched memory stays resident while the heap's dirty budget allows (the
+  // next page of any class reuses it without page faults), else goes back at once: its
+  // slices may stay unused in a segment that lives on. One madvise per page, and only
+  // beyond the budget.
+  const std::size_t bytes = std::size_t{p->slice_count} * slice_size;
+  if (heap->dirty_bytes + bytes <= dirty_page_budget) {
+    s->dirty_slices |= slices;
+    heap->dirty_bytes += bytes;
+  } else {
+    ErrnoKeeper keep_errno;
+    os::decommit(reinterpret_cast<void*>(page_start(p)), bytes);  // with what earlier pages left
   }
   p->heap = nullptr;
   p->free = nullptr;
@@ -571,13 +579,12 @@ bool large_cache_has_room(std::size_t bytes) noexcept {
   return cached <= large_cache_limit;
 }
 
-// Entries beyond large_cache_kept bytes that have waited longer than large_cache_hold_ms,
-// oldest first, moved out of the cache into `evicted` (span_lock held). Returns how many.
+// Entries that have waited longer than large_cache_hold_ms, oldest first, moved out of
+// the cache into `evicted` (span_lock held). Returns how many.
 std::size_t take_aged_large(Segment** evicted, std::size_t evicted_count) noexcept {
-  if (large_cache_bytes <= large_cache_kept) return evicted_count;
+  if (large_cache_count == 0) return evicted_count;
   const std::uint64_t now = os::monotonic_milliseconds();
-  while (large_cache_count != 0 && large_cache_bytes > large_cache_kept &&
-         now - large_cache[0]->cached_since_ms > large_cache_hold_ms) {
+  while (large_cache_count != 0 && now - large_cache[0]->cached_since_ms > large_cache_hold_ms) {
     evicted[evicted_count++] = large_cache_remove(0);
   }
   return evicted_count;
@@ -656,7 +663,7 @@ void* allocate_large(std::size_t size, std::size_t alignment) noexcept {
 void release_large(Segment* s) noexcept {
   ErrnoKeeper keep_errno;
   const std::size_t committed = large_committed(s);
-  if (reinterpret_cast<std::uintptr_t>(s) != s->span_begin || committed > large_cache_kept) {
+  if (reinterpret_cast<std::uintptr_t>(s) != s->span_begin || committed > large_cache_entry_limit) {
     unmap_large(s);  // segment-aligned blocks and very big ones are not cached
     return;
   }

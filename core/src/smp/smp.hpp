@@ -54,12 +54,14 @@ void fork_child() noexcept;
 // next new thread. Frees from other threads into it stay valid meanwhile.
 void thread_exit() noexcept;
 
-// Freed large blocks (above 128 KiB) kept committed for reuse: up to large_cache_kept
-// bytes for as long as they wait, up to large_cache_limit for large_cache_hold_ms (a
-// program that frees a batch of big buffers and allocates the next one skips the page
-// faults; aged entries go back at the next large allocation or free).
-inline constexpr std::size_t large_cache_kept = std::size_t{16} << 20;
-inline constexpr std::size_t large_cache_limit = std::size_t{64} << 20;
+// Freed large blocks (above 128 KiB) kept committed for reuse: blocks of up to
+// large_cache_entry_limit bytes, at most large_cache_limit in all, each for at most
+// large_cache_hold_ms (a program that frees a batch of big buffers and allocates the next
+// one skips the page faults; aged entries go back at the next large allocation or free,
+// the oldest at once when the limit is reached). Nothing is kept for good: the limit
+// bounds what a phase of big blocks leaves resident beside the next phase.
+inline constexpr std::size_t large_cache_entry_limit = std::size_t{8} << 20;
+inline constexpr std::size_t large_cache_limit = std::size_t{20} << 20;
 inline constexpr std::uint64_t large_cache_hold_ms = 200;
 
 // Gives back cached memory now: the large-block cache, the empty segments, and the calling thread's empty
