@@ -3,9 +3,14 @@
 //   reserved range (1 TiB down to 1 GiB of PROT_NONE address space, segment aligned)
 //   └─ segment: 4 MiB, 4 MiB aligned, committed (read-write) while a heap uses it
 //      ├─ slice 0 (64 KiB): the Segment header below (page descriptors), ~5 KiB touched
-//      └─ slices 1..63: pages. A page is 1 slice (classes up to 8 KiB) or 8 slices
-//         starting at a multiple of 8 (classes above 8 KiB, at least 4 blocks a page).
-//   └─ large block (above 128 KiB, or aligned above 128 KiB): a span of whole segments
+//      └─ slices 1..63: pages. A page is 1 slice (classes up to 8 KiB), or 8 slices
+//         starting at a multiple of 8 (classes above 8 KiB up to 128 KiB, at least 4
+//         blocks a page), or, for classes above 128 KiB up to 1 MiB, one block: the
+//         slices it covers (3 to 16), starting anywhere. Freed, any page's
+//         slices serve any class, so memory that held blocks of one size is reused
+//         for the next size without being given back and faulted in again.
+//   └─ large block (above 1 MiB, or aligned above 64 KiB beyond what a class gives, or
+//      grown by realloc past 128 KiB): a span of whole segments
 //      whose first segment starts with a Segment header of kind `large`; the data starts
 //      inside that first segment, so masking the pointer still finds the header.
 //      Alignments of a segment or more put the data on a segment boundary: the header is
@@ -33,6 +38,15 @@ inline constexpr unsigned slices_per_segment = segment_size / slice_size;  // 64
 inline constexpr unsigned slices_per_large_page = 8;
 // Classes above this get 8-slice pages, so that a page holds at least 4 blocks.
 inline constexpr std::size_t single_slice_class_limit = 8 << 10;
+
+// The slices of a page of blocks of `block_size` bytes.
+constexpr unsigned page_slice_count(std::size_t block_size) noexcept {
+  if (block_size <= single_slice_class_limit) return 1;
+  if (block_size <= multi_block_class_limit) return slices_per_large_page;
+  return static_cast<unsigned>((block_size + slice_size - 1) / slice_size);
+}
+static_assert(page_slice_count(multi_block_class_limit) * slice_size >= 4 * multi_block_class_limit);
+static_assert(page_slice_count(max_class_size) <= 2 * slices_per_large_page);
 inline constexpr std::uint64_t all_page_slices = ~std::uint64_t{1};  // slice 0 is the header
 
 struct Heap;

@@ -31,7 +31,6 @@ namespace {
 
 static_assert(class_table_is_consistent());
 static_assert(sizeof(Segment) <= slice_size);
-static_assert(class_size(class_count - 1) * 4 <= slices_per_large_page * slice_size);
 
 // Freed large blocks kept committed for reuse (at most large_cache_limit bytes, each for
 // large_cache_hold_ms, smp.hpp): a program that frees and reallocates batches of big
@@ -46,7 +45,7 @@ constexpr std::size_t empty_segment_capacity = 4;
 // of blocks freed and allocated again, of the same size or not, costs no page faults;
 // beyond it a freed page is decommitted at once. Bounds what one phase of a program
 // leaves resident beside the next.
-constexpr std::size_t dirty_page_budget = std::size_t{16} << 20;
+constexpr std::size_t dirty_page_budget = std::size_t{32} << 20;
 // A large block that shrinks, or a cached one reused for a smaller block, gives back its
 // committed tail when that is at least this big (less is not worth a system call).
 constexpr std::size_t large_trim_threshold = std::size_t{1} << 20;
@@ -230,41 +229,81 @@ Segment* new_segment(Heap* heap) noexcept {
   return s;
 }
 
+// Decommits the segment's dirty slices, a run of them per system call.
+void purge_dirty_slices(Heap* heap, Segment* s) noexcept {
+  ErrnoKeeper keep_errno;
+  heap->dirty_bytes -= std::size_t(__builtin_popcountll(s->dirty_slices)) * slice_size;
+  for (std::uint64_t dirty = s->dirty_slices; dirty != 0;) {
+    const auto first = static_cast<unsigned>(__builtin_ctzll(dirty));
+    const std::uint64_t from_first = dirty >> first;
+    const unsigned run = ~from_first == 0 ? 64 - first : static_cast<unsigned>(__builtin_ctzll(~from_first));
+    os::decommit(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(s) + first * slice_size), run * slice_size);
+    dirty = run + first >= 64 ? 0 : dirty & (~std::uint64_t{0} << (first + run));
+  }
+  s->dirty_slices = 0;
+}
+
 void release_segment(Heap* heap, Segment* s) noexcept {
   ErrnoKeeper keep_errno;
   if (s->in_room) room_remove(heap, s);
   if (heap->spare == s) heap->spare = nullptr;
-  heap->dirty_bytes -= std::size_t(__builtin_popcountll(s->dirty_slices)) * slice_size;
   segment_count.fetch_sub(1, std::memory_order_relaxed);
   const auto begin = reinterpret_cast<std::uintptr_t>(s);
+  // A kept empty segment saves the system calls that map it again, not its memory: its
+  // freed pages go back (they would stay resident, unused, while heaps have room).
+  if (s->dirty_slices != 0) purge_dirty_slices(heap, s);
   if (keep_empty_segment(begin)) return;
   uncommit(begin, segment_size);
   give_span(begin, segment_size);
 }
 
-// The first slice of a free run of `count` slices (1 or 8), or -1. Dirty slices (freed
-// pages still resident) come first: reusing them costs no page faults, and what is
-// reused is not left resident beside fresh memory.
-int find_slices(const Segment* s, unsigned count) noexcept {
+// A free run of slices for a new page: its first slice (-1: none) and how many of its
+// slices are dirty (freed pages still resident: reusing them costs no page faults, and
+// what is reused is not left resident beside fresh memory).
+struct SliceRun {
+  int first = -1;
+  unsigned dirty = 0;
+};
+
+// The free run of `count` slices (1, 8, or 3 to 16 for a one-block page) with the most
+// dirty slices. 8-slice pages start at a multiple of 8 (their blocks' alignment), the
+// others anywhere; among equals, single slices and one-block pages take slices from
+// groups of 8 already broken, to keep whole groups for 8-slice pages.
+SliceRun find_slices(const Segment* s, unsigned count) noexcept {
   const std::uint64_t free = s->free_slices;
   const std::uint64_t dirty = s->dirty_slices;
   std::uint64_t whole_groups = 0;  // 8-slice groups entirely free
-  std::uint64_t dirty_groups = 0;  // the same, with a dirty slice
   for (unsigned g = 1; g < slices_per_segment / slices_per_large_page; ++g) {
     const std::uint64_t group = std::uint64_t{0xff} << (g * slices_per_large_page);
-    if ((free & group) != group) continue;
-    whole_groups |= group;
-    if ((dirty & group) != 0) dirty_groups |= group;
+    if ((free & group) == group) whole_groups |= group;
   }
   if (count == 1) {
-    // Then a slice from a group already broken, to keep whole groups for big pages.
-    for (const std::uint64_t pick : {dirty & ~whole_groups, free & ~whole_groups, dirty, free}) {
-      if (pick != 0) return __builtin_ctzll(pick);
+    for (const std::uint64_t pick : {dirty & ~whole_groups, dirty}) {
+      if (pick != 0) return {__builtin_ctzll(pick), 1};
     }
-    return -1;
+    for (const std::uint64_t pick : {free & ~whole_groups, free}) {
+      if (pick != 0) return {__builtin_ctzll(pick), 0};
+    }
+    return {};
   }
-  const std::uint64_t pick = dirty_groups != 0 ? dirty_groups : whole_groups;
-  return pick == 0 ? -1 : __builtin_ctzll(pick);
+  // Bit i of `starts`: slices i .. i + count - 1 are free (8-slice pages: a whole group).
+  std::uint64_t starts = free;
+  for (unsigned i = 1; i < count; ++i) starts &= free >> i;
+  if (count == slices_per_large_page) starts &= whole_groups & 0x0101010101010101;
+  const std::uint64_t run_mask = (std::uint64_t{1} << count) - 1;
+  SliceRun best;
+  unsigned best_score = 0;
+  for (std::uint64_t left = starts; left != 0; left &= left - 1) {
+    const auto first = static_cast<unsigned>(__builtin_ctzll(left));
+    const std::uint64_t run = run_mask << first;
+    const auto run_dirty = static_cast<unsigned>(__builtin_popcountll(dirty & run));
+    const unsigned score = 2 * run_dirty + ((run & whole_groups) == 0 ? 1 : 0) + 1;
+    if (score > best_score) {
+      best_score = score;
+      best = {static_cast<int>(first), run_dirty};
+    }
+  }
+  return best;
 }
 
 // Blocks threaded per extension: a 4 KiB system page's worth (at least one block), so a
@@ -297,22 +336,24 @@ void extend_free_list(Page* p) noexcept {
 
 Page* new_page(Heap* heap, std::size_t size_class) noexcept {
   const std::size_t block_size = class_size(size_class);
-  const unsigned count = block_size > single_slice_class_limit ? slices_per_large_page : 1;
+  const unsigned count = page_slice_count(block_size);
+  // The run with the most resident memory among the first segments with room.
   Segment* s = nullptr;
-  int first = -1;
+  SliceRun best;
   int tries = 0;
   for (Segment* candidate = heap->room; candidate != nullptr && tries < 8; candidate = candidate->room_next, ++tries) {
-    first = find_slices(candidate, count);
-    if (first >= 0) {
-      s = candidate;
-      break;
-    }
+    const SliceRun run = find_slices(candidate, count);
+    if (run.first < 0 || (s != nullptr && run.dirty <= best.dirty)) continue;
+    s = candidate;
+    best = run;
+    if (best.dirty == count || heap->dirty_bytes == 0) break;
   }
   if (s == nullptr) {
     s = new_segment(heap);
     if (s == nullptr) return nullptr;
-    first = find_slices(s, count);
+    best = find_slices(s, count);
   }
+  const int first = best.first;
   const std::uint64_t taken = ((std::uint64_t{1} << count) - 1) << first;
   s->free_slices &= ~taken;
   if (const std::uint64_t reused = s->dirty_slices & taken) {
@@ -523,7 +564,15 @@ inline void* allocate_class(std::size_t size_class) noexcept {
 }
 
 // A local free left the page full-before (head was null) or empty now.
-[[gnu::noinline]] void local_free_slow(Heap* heap, Page* p) noexcept { settle(heap, p); }
+[[gnu::noinline]] void local_free_slow(Heap* heap, Page* p) noexcept {
+  // An empty one-block page does not stay current: it would keep up to 1 MiB resident
+  // for its class alone. Freed, its slices serve the next page of any class (the same
+  // class's next block most likely takes them back: dirty slices go first).
+  if (p->slice_count > 1 && p->used == 0 && heap->current[p->size_class] == p) {
+    heap->current[p->size_class] = &empty_page;
+  }
+  settle(heap, p);
+}
 
 [[gnu::noinline]] void remote_free(Page* p, Block* b) noexcept {
   std::uintptr_t old = p->thread_free.load(std::memory_order_relaxed);
@@ -696,12 +745,20 @@ bool resize_large(Segment* s, std::size_t new_size) noexcept {
   return true;
 }
 
+// How every block of class `c` is aligned: one-block pages start at any slice; blocks
+// sharing a page at multiples of their size from a slice boundary (8-slice pages start at
+// a multiple of 8 slices, so a 128 KiB class is 128 KiB aligned).
+std::size_t class_block_alignment(std::size_t c) noexcept {
+  const std::size_t size = class_size(c);
+  return size > multi_block_class_limit ? slice_size : size & (~size + 1);
+}
+
 // The smallest class that holds `size` bytes with blocks aligned to `alignment`, or
 // class_count when only a large block will do.
 std::size_t aligned_class(std::size_t size, std::size_t alignment) noexcept {
   if (size > max_class_size || alignment > max_class_size) return class_count;
   std::size_t c = class_of(size < alignment ? alignment : size);
-  while (c < class_count && class_size(c) % alignment != 0) ++c;
+  while (c < class_count && class_block_alignment(c) < alignment) ++c;
   return c;
 }
 
@@ -738,6 +795,13 @@ namespace {
   const std::size_t c = aligned_class(size, alignment);
   if (c < class_count) return allocate_class(c);
   void* p = start() ? allocate_large(size, alignment) : nullptr;
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+
+// A large block (it can grow in place), whatever its size.
+void* allocate_growable(std::size_t size) noexcept {
+  void* p = allocate_large(size, 16);
   if (p == nullptr) errno = ENOMEM;
   return p;
 }
@@ -791,14 +855,16 @@ void* reallocate(void* ptr, std::size_t size) noexcept {
   Segment* s = segment_of(ptr);
   std::size_t usable;
   if (s->kind == SegmentKind::large) {
-    if (size > max_class_size && resize_large(s, size)) return ptr;
+    if (size > multi_block_class_limit && resize_large(s, size)) return ptr;
     usable = large_usable(s);
   } else {
     usable = page_of(s, ptr)->block_size;
     // Fits, and shrinking would not move it to a class at most half its size.
     if (size <= usable && (size > usable / 2 || usable <= 128)) return ptr;
   }
-  void* moved = allocate_default(size);
+  // A block that realloc grows past 128 KiB is likely to grow again: as a large block it
+  // grows in place (its span has room) instead of being copied at every class.
+  void* moved = size > multi_block_class_limit && size > usable ? allocate_growable(size) : allocate_default(size);
   if (moved == nullptr) return nullptr;
   std::memcpy(moved, ptr, size < usable ? size : usable);
   release(ptr);
@@ -844,12 +910,7 @@ namespace {
 // slices are free slices).
 void purge_dirty_pages(Heap* heap) noexcept {
   for (Segment* s = heap->room; s != nullptr && heap->dirty_bytes != 0; s = s->room_next) {
-    for (std::uint64_t dirty = s->dirty_slices; dirty != 0; dirty &= dirty - 1) {
-      const auto slice = static_cast<unsigned>(__builtin_ctzll(dirty));
-      os::decommit(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(s) + slice * slice_size), slice_size);
-    }
-    heap->dirty_bytes -= std::size_t(__builtin_popcountll(s->dirty_slices)) * slice_size;
-    s->dirty_slices = 0;
+    if (s->dirty_slices != 0) purge_dirty_slices(heap, s);
   }
 }
 
@@ -859,7 +920,6 @@ void trim() noexcept {
   ErrnoKeeper keep_errno;
   Heap* heap = tls_heap;
   if (heap != &empty_heap) {
-    purge_dirty_pages(heap);
     drain_announced(heap);
     for (Page*& p : heap->current) {  // empty current pages are kept only against thrashing
       if (p == &empty_page) continue;
@@ -869,6 +929,7 @@ void trim() noexcept {
       p = &empty_page;
       settle(heap, empty);
     }
+    purge_dirty_pages(heap);  // after the pages just freed joined them
     if (heap->spare != nullptr) release_segment(heap, heap->spare);
   }
   for (std::uintptr_t empty; (empty = take_empty_segment()) != 0;) {

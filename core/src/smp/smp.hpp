@@ -54,7 +54,7 @@ void fork_child() noexcept;
 // next new thread. Frees from other threads into it stay valid meanwhile.
 void thread_exit() noexcept;
 
-// Freed large blocks (above 128 KiB) kept committed for reuse: blocks of up to
+// Freed large blocks (above 1 MiB, or grown by realloc past 128 KiB) kept committed for reuse: blocks of up to
 // large_cache_entry_limit bytes, at most large_cache_limit in all, each for at most
 // large_cache_hold_ms (a program that frees a batch of big buffers and allocates the next
 // one skips the page faults; aged entries go back at the next large allocation or free,
