@@ -259,7 +259,7 @@ TEST(SmpAllocator, FreedBigPagesStayResidentUpToTheBudgetUntilTrim) {
   for (void* p : blocks) smp::release(p);
   const std::size_t dirty = smp::stats().dirty_page_bytes;
   EXPECT_GT(dirty, 0u);
-  EXPECT_LE(dirty, 16 * MiB);
+  EXPECT_LE(dirty, smp::dirty_page_budget);
   // The next batch takes the resident pages first (a page holds 42 such blocks).
   blocks.clear();
   for (int i = 0; i < 200; ++i) blocks.push_back(smp::allocate(12 * 1024, 16));
@@ -305,6 +305,38 @@ TEST(SmpAllocator, CachedLargeBlocksGoBackAfterTheHoldTime) {
   smp::trim();
 }
 
+// Blocks up to 1 MiB live in segments: a freed one's pages stay resident and the next
+// block takes them, with no new memory.
+TEST(SmpAllocator, MediumBlocksLiveInSegmentsAndAreReused) {
+  void* a = smp::allocate(MiB, 16);
+  ASSERT_NE(a, nullptr);
+  EXPECT_NE(reinterpret_cast<std::uintptr_t>(a) & (4 * MiB - 1), 0u);  // not a large block's segment start
+  EXPECT_EQ(smp::usable_size(a), MiB);
+  std::memset(a, 1, MiB);
+  smp::release(a);
+  const smp::Stats freed = smp::stats();
+  EXPECT_GE(freed.dirty_page_bytes, MiB);
+  void* b = smp::allocate(MiB - 1000, 16);
+  EXPECT_EQ(a, b);  // the run with the most resident slices
+  EXPECT_EQ(smp::stats().committed_bytes, freed.committed_bytes);
+  EXPECT_EQ(smp::stats().dirty_page_bytes, freed.dirty_page_bytes - MiB);
+  smp::release(b);
+}
+
+// Freed pages do not stay resident for good: past the delay, the next page freed by the
+// thread sends back those of segments that have had them that long.
+TEST(SmpAllocator, FreedPagesGoBackAfterTheDelay) {
+  smp::trim();
+  std::vector<void*> blocks;
+  for (int i = 0; i < 256; ++i) blocks.push_back(smp::allocate(20 * 1024, 16));  // 5 MiB, 8-slice pages
+  for (void* p : blocks) std::memset(p, 2, 20 * 1024);
+  for (void* p : blocks) smp::release(p);
+  EXPECT_GE(smp::stats().dirty_page_bytes, 4 * MiB);
+  std::this_thread::sleep_for(std::chrono::milliseconds(smp::dirty_page_delay_ms + 50));
+  smp::release(smp::allocate(300 * 1024, 16));  // a one-block page, freed at once
+  EXPECT_LE(smp::stats().dirty_page_bytes, 5 * 64 * 1024u);  // that page's alone
+}
+
 TEST(SmpAllocator, MemoryGoesBackAfterEverythingIsFreed) {
   smp::trim();
   const std::size_t before = smp::stats().committed_bytes;
@@ -314,9 +346,14 @@ TEST(SmpAllocator, MemoryGoesBackAfterEverythingIsFreed) {
   for (void* p : blocks) std::memset(p, 7, 1000);
   EXPECT_GE(smp::stats().committed_bytes, before + 120 * MiB);
   for (void* p : blocks) smp::release(p);
+  // Freed pages stay a while; past the delay, the next page freed sends them back, with
+  // the segments they kept.
+  std::this_thread::sleep_for(std::chrono::milliseconds(smp::dirty_page_delay_ms + 50));
+  smp::release(smp::allocate(200 * 1024, 16));  // a one-block page, freed at once
   // Left: the large-block cache, the empty segments kept, the spare segment, and the
   // segment of the (now empty) current page of the 1008-byte class.
   const smp::Stats kept = smp::stats();
+  EXPECT_LE(kept.dirty_page_bytes, MiB);
   EXPECT_LE(kept.cached_large_bytes, smp::large_cache_limit);
   EXPECT_LE(kept.cached_empty_segment_bytes, 4 * 4 * MiB);
   EXPECT_LE(kept.committed_bytes, before + kept.cached_large_bytes + kept.cached_empty_segment_bytes + 2 * 4 * MiB);

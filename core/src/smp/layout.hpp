@@ -93,6 +93,7 @@ struct Segment {
   // Free slices of freed pages left committed with their old contents (Heap::dirty_bytes);
   // new pages take them first.
   std::uint64_t dirty_slices = 0;
+  std::uint64_t dirtied_ms = 0;  // when dirty_slices last became non-empty (os::monotonic_milliseconds)
   // kind == large (whoever holds the block):
   std::uintptr_t span_begin = 0;  // the whole address span (segment multiples)
   std::size_t span_len = 0;
@@ -117,9 +118,13 @@ struct Heap {
   std::atomic<Page*> announced{nullptr};
   Segment* room = nullptr;   // segments with at least one free slice
   Segment* spare = nullptr;  // one wholly free segment kept (in `room` too): hysteresis
-  // Bytes of the segments' dirty_slices: freed pages kept resident, up to
-  // dirty_page_budget, so that the next page (of any class) reuses them without page faults.
+  // Bytes of the segments' dirty_slices: freed pages kept resident, for at most about
+  // dirty_page_delay_ms and up to dirty_page_budget (smp.hpp), so that the next page (of
+  // any class) reuses them without page faults.
   std::size_t dirty_bytes = 0;
+  // When the oldest segment's dirty slices are due to be decommitted (0: none dirty, or
+  // not known yet); checked as pages are freed.
+  std::uint64_t purge_due_ms = 0;
   Heap* next_abandoned = nullptr;
 };
 

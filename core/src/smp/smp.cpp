@@ -41,11 +41,6 @@ constexpr std::size_t free_span_capacity = 1024;
 // fills and empties a few segments in turn (batches of blocks) skips their page faults
 // and the system calls that give the memory back and take it again.
 constexpr std::size_t empty_segment_capacity = 4;
-// Freed pages a heap keeps resident, in bytes (Segment::dirty_slices): below this a batch
-// of blocks freed and allocated again, of the same size or not, costs no page faults;
-// beyond it a freed page is decommitted at once. Bounds what one phase of a program
-// leaves resident beside the next.
-constexpr std::size_t dirty_page_budget = std::size_t{32} << 20;
 // A large block that shrinks, or a cached one reused for a smaller block, gives back its
 // committed tail when that is at least this big (less is not worth a system call).
 constexpr std::size_t large_trim_threshold = std::size_t{1} << 20;
@@ -257,6 +252,37 @@ void release_segment(Heap* heap, Segment* s) noexcept {
   give_span(begin, segment_size);
 }
 
+// Decommits the dirty slices of segments that have had them for dirty_page_delay_ms (all
+// such segments are in `room`: dirty slices are free slices), when one may be due.
+void purge_aged_dirty_slices(Heap* heap) noexcept {
+  const std::uint64_t now = os::monotonic_milliseconds();
+  if (now < heap->purge_due_ms) return;
+  std::uint64_t next_due = 0;
+  for (Segment *s = heap->room, *next; s != nullptr; s = next) {
+    next = s->room_next;
+    if (s->dirty_slices == 0) continue;
+    const std::uint64_t due = s->dirtied_ms + dirty_page_delay_ms;
+    if (due > now) {
+      if (next_due == 0 || due < next_due) next_due = due;
+      continue;
+    }
+    // An empty segment other than the spare was kept for its resident pages alone.
+    if (s->free_slices == all_page_slices && s != heap->spare) release_segment(heap, s);
+    else purge_dirty_slices(heap, s);
+  }
+  heap->purge_due_ms = next_due;
+}
+
+// Gives back every freed page and every empty segment of the heap (the spare included).
+void release_idle_memory(Heap* heap) noexcept {
+  for (Segment *s = heap->room, *next; s != nullptr; s = next) {
+    next = s->room_next;
+    if (s->free_slices == all_page_slices) release_segment(heap, s);
+    else if (s->dirty_slices != 0) purge_dirty_slices(heap, s);
+  }
+  heap->purge_due_ms = 0;
+}
+
 // A free run of slices for a new page: its first slice (-1: none) and how many of its
 // slices are dirty (freed pages still resident: reusing them costs no page faults, and
 // what is reused is not left resident beside fresh memory).
@@ -385,12 +411,15 @@ void free_page(Heap* heap, Page* p) noexcept {
   Segment* s = reinterpret_cast<Segment*>(reinterpret_cast<std::uintptr_t>(p) & ~segment_mask);
   const auto first = static_cast<unsigned>(p - s->pages);
   const std::uint64_t slices = ((std::uint64_t{1} << p->slice_count) - 1) << first;
-  // The page's touched memory stays resident while the heap's dirty budget allows (the
-  // next page of any class reuses it without page faults), else goes back at once: its
-  // slices may stay unused in a segment that lives on. One madvise per page, and only
-  // beyond the budget.
+  // The page's touched memory stays resident for a while (the next page of any class
+  // reuses it without page faults), up to the heap's dirty budget; beyond that it goes
+  // back at once: its slices may stay unused in a segment that lives on.
   const std::size_t bytes = std::size_t{p->slice_count} * slice_size;
   if (heap->dirty_bytes + bytes <= dirty_page_budget) {
+    if (s->dirty_slices == 0) {
+      s->dirtied_ms = os::monotonic_milliseconds();
+      if (heap->purge_due_ms == 0) heap->purge_due_ms = s->dirtied_ms + dirty_page_delay_ms;
+    }
     s->dirty_slices |= slices;
     heap->dirty_bytes += bytes;
   } else {
@@ -401,9 +430,13 @@ void free_page(Heap* heap, Page* p) noexcept {
   p->free = nullptr;
   s->free_slices |= slices;
   if (!s->in_room) room_add(heap, s);
-  if (s->free_slices != all_page_slices) return;
-  if (heap->spare == nullptr) heap->spare = s;
-  else if (heap->spare != s) release_segment(heap, s);
+  if (s->free_slices == all_page_slices) {
+    // An empty segment with resident pages stays until they age (see
+    // purge_aged_dirty_slices): the next pages, of any class, reuse them.
+    if (heap->spare == nullptr) heap->spare = s;
+    else if (heap->spare != s && s->dirty_slices == 0) release_segment(heap, s);
+  }
+  if (heap->purge_due_ms != 0) purge_aged_dirty_slices(heap);
 }
 
 // Moves the blocks other threads freed onto `free`. `clear_announced`: also clears bit 0
@@ -897,7 +930,7 @@ void thread_exit() noexcept {
     collect(p, false);
     settle(heap, p);
   }
-  if (heap->spare != nullptr) release_segment(heap, heap->spare);
+  release_idle_memory(heap);
   tls_heap = &empty_heap;
   MutexLock guard(abandoned_lock);
   heap->next_abandoned = abandoned_head;
@@ -905,14 +938,6 @@ void thread_exit() noexcept {
 }
 
 namespace {
-
-// Decommits every dirty slice of the heap's segments (all of them are in `room`: dirty
-// slices are free slices).
-void purge_dirty_pages(Heap* heap) noexcept {
-  for (Segment* s = heap->room; s != nullptr && heap->dirty_bytes != 0; s = s->room_next) {
-    if (s->dirty_slices != 0) purge_dirty_slices(heap, s);
-  }
-}
 
 }  // namespace
 
@@ -929,8 +954,7 @@ void trim() noexcept {
       p = &empty_page;
       settle(heap, empty);
     }
-    purge_dirty_pages(heap);  // after the pages just freed joined them
-    if (heap->spare != nullptr) release_segment(heap, heap->spare);
+    release_idle_memory(heap);  // after the pages just freed joined it
   }
   for (std::uintptr_t empty; (empty = take_empty_segment()) != 0;) {
     uncommit(empty, segment_size);

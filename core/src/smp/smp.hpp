@@ -54,14 +54,23 @@ void fork_child() noexcept;
 // next new thread. Frees from other threads into it stay valid meanwhile.
 void thread_exit() noexcept;
 
+// Freed pages a thread's heap keeps resident (new pages of any class take them first): each
+// segment's for dirty_page_delay_ms after the first of them was freed, then all of that
+// segment's go back (checked as pages are freed, so an idle thread keeps them until trim());
+// never more than dirty_page_budget bytes: beyond it a freed page goes back at once.
+// A program that frees a phase's blocks and allocates the next phase's, of any size,
+// reuses the memory without page faults; memory not reused soon goes back.
+inline constexpr std::size_t dirty_page_budget = std::size_t{64} << 20;
+inline constexpr std::uint64_t dirty_page_delay_ms = 100;
+
 // Freed large blocks (above 1 MiB, or grown by realloc past 128 KiB) kept committed for reuse: blocks of up to
 // large_cache_entry_limit bytes, at most large_cache_limit in all, each for at most
 // large_cache_hold_ms (a program that frees a batch of big buffers and allocates the next
 // one skips the page faults; aged entries go back at the next large allocation or free,
 // the oldest at once when the limit is reached). Nothing is kept for good: the limit
 // bounds what a phase of big blocks leaves resident beside the next phase.
-inline constexpr std::size_t large_cache_entry_limit = std::size_t{8} << 20;
-inline constexpr std::size_t large_cache_limit = std::size_t{20} << 20;
+inline constexpr std::size_t large_cache_entry_limit = std::size_t{16} << 20;
+inline constexpr std::size_t large_cache_limit = std::size_t{64} << 20;
 inline constexpr std::uint64_t large_cache_hold_ms = 200;
 
 // Gives back cached memory now: the large-block cache, the empty segments, and the calling thread's empty
