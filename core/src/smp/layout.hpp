@@ -6,11 +6,12 @@
 //      └─ slices 1..63: pages. A page is 1 slice (classes up to 8 KiB), or 8 slices
 //         starting at a multiple of 8 (classes above 8 KiB up to 128 KiB, at least 4
 //         blocks a page), or, for classes above 128 KiB up to 1 MiB, one block: the
-//         slices it covers (3 to 16), starting anywhere. Freed, any page's
-//         slices serve any class, so memory that held blocks of one size is reused
-//         for the next size without being given back and faulted in again.
-//   └─ large block (above 1 MiB, or aligned above 64 KiB beyond what a class gives, or
-//      grown by realloc past 128 KiB): a span of whole segments
+//         slices it covers (3 to 16), starting anywhere. Freed, any page's slices
+//         serve any class (dirty_slices: still resident, taken first), so memory that
+//         held blocks of one size is reused for the next size without being given
+//         back and faulted in again.
+//   └─ large block (above 1 MiB, or an alignment no class's blocks have, or grown by
+//      realloc past 128 KiB): a span of whole segments
 //      whose first segment starts with a Segment header of kind `large`; the data starts
 //      inside that first segment, so masking the pointer still finds the header.
 //      Alignments of a segment or more put the data on a segment boundary: the header is

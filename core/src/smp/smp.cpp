@@ -37,9 +37,9 @@ static_assert(sizeof(Segment) <= slice_size);
 // buffers skips the page faults; the rest goes back at once.
 constexpr std::size_t large_cache_capacity = 64;
 constexpr std::size_t free_span_capacity = 1024;
-// Empty segments kept committed for the next new segment of any heap: a program that
-// fills and empties a few segments in turn (batches of blocks) skips their page faults
-// and the system calls that give the memory back and take it again.
+// Empty segments kept committed (their freed pages decommitted) for the next new segment
+// of any heap: a program that fills and empties a few segments in turn skips the system
+// calls that give the address range back and take it again.
 constexpr std::size_t empty_segment_capacity = 4;
 // A large block that shrinks, or a cached one reused for a smaller block, gives back its
 // committed tail when that is at least this big (less is not worth a system call).

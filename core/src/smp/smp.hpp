@@ -73,8 +73,9 @@ inline constexpr std::size_t large_cache_entry_limit = std::size_t{16} << 20;
 inline constexpr std::size_t large_cache_limit = std::size_t{64} << 20;
 inline constexpr std::uint64_t large_cache_hold_ms = 200;
 
-// Gives back cached memory now: the large-block cache, the empty segments, and the calling thread's empty
-// current pages and spare segment. (Idle memory otherwise goes back as whole segments empty.)
+// Gives back cached memory now: the large-block cache, the empty segments, and the calling
+// thread's freed pages, empty current pages and empty segments. (Idle memory otherwise
+// goes back as it ages, see dirty_page_delay_ms and large_cache_hold_ms.)
 void trim() noexcept;
 
 struct Stats {
@@ -82,7 +83,7 @@ struct Stats {
   std::size_t segments;         // 4 MiB segments in use by heaps (spares included)
   std::size_t cached_large_bytes;
   std::size_t cached_empty_segment_bytes;  // empty segments kept committed for reuse
-  std::size_t dirty_page_bytes;            // the calling thread's freed big pages kept resident
+  std::size_t dirty_page_bytes;            // the calling thread's freed pages kept resident
 };
 Stats stats() noexcept;
 
