@@ -70,7 +70,7 @@ inline constexpr std::uint64_t dirty_page_delay_ms = 100;
 // the oldest at once when the limit is reached). Nothing is kept for good: the limit
 // bounds what a phase of big blocks leaves resident beside the next phase.
 inline constexpr std::size_t large_cache_entry_limit = std::size_t{16} << 20;
-inline constexpr std::size_t large_cache_limit = std::size_t{64} << 20;
+inline constexpr std::size_t large_cache_limit = std::size_t{48} << 20;
 inline constexpr std::uint64_t large_cache_hold_ms = 200;
 
 // Gives back cached memory now: the large-block cache, the empty segments, and the calling
