@@ -18,9 +18,9 @@
 // address-range source and the list of heaps of exited threads.
 // Memory: a freed page stays resident, and the next page of any class takes the free run
 // with the most resident slices, so a program moving from one block size to another
-// reuses the same memory; a segment's freed pages go back 100 ms after the first of them
-// was freed (checked as the thread frees pages), an empty segment with them, and at once
-// beyond 64 MiB per thread. One empty segment per thread and four more process-wide are
+// reuses the same memory; a segment's freed pages go back 50 ms after the first of them
+// was freed (checked as the thread makes or frees pages), an empty segment with them, and at once
+// beyond 256 MiB per thread. One empty segment per thread and four more process-wide are
 // kept mapped (not resident); large blocks go back at free beyond the cache. A thread's
 // heap outlives it and is adopted by the next new thread.
 // Never calls malloc; works before main and after static destructors.

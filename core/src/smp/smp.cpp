@@ -401,6 +401,8 @@ Page* new_page(Heap* heap, std::size_t size_class) noexcept {
   p->unbuilt = 0;
   p->free = nullptr;
   extend_free_list(p);
+  // A thread that only allocates for a while still gives its aged freed pages back.
+  if (heap->purge_due_ms != 0) purge_aged_dirty_slices(heap);
   return p;
 }
 

@@ -56,12 +56,13 @@ void thread_exit() noexcept;
 
 // Freed pages a thread's heap keeps resident (new pages of any class take them first): each
 // segment's for dirty_page_delay_ms after the first of them was freed, then all of that
-// segment's go back (checked as pages are freed, so an idle thread keeps them until trim());
+// segment's go back (checked as pages are made or freed: an idle thread keeps them until
+// trim() or its exit);
 // never more than dirty_page_budget bytes: beyond it a freed page goes back at once.
 // A program that frees a phase's blocks and allocates the next phase's, of any size,
 // reuses the memory without page faults; memory not reused soon goes back.
-inline constexpr std::size_t dirty_page_budget = std::size_t{64} << 20;
-inline constexpr std::uint64_t dirty_page_delay_ms = 100;
+inline constexpr std::size_t dirty_page_budget = std::size_t{256} << 20;
+inline constexpr std::uint64_t dirty_page_delay_ms = 50;
 
 // Freed large blocks (above 1 MiB, or grown by realloc past 128 KiB) kept committed for reuse: blocks of up to
 // large_cache_entry_limit bytes, at most large_cache_limit in all, each for at most
