@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -207,6 +208,54 @@ TEST(SmpAllocator, ProducerConsumerFreesComeBackToTheProducer) {
   EXPECT_EQ(bad, 0u);
   // 30 rounds of 1.25 MiB: without remote frees coming back this grows by ~37 MiB.
   EXPECT_LE(committed_at_end, committed_after_first_round + 8 * MiB);
+}
+
+// Small blocks freed by another thread are held back and pushed to their page a batch at
+// a time: when 16 are held, when the next one is for another page, when the freeing
+// thread makes a page, trims or exits.
+TEST(SmpAllocator, RemoteFreesArePushedInBatches) {
+  std::vector<void*> same_page;
+  std::atomic<int> stage{0};  // 1: blocks made; 2: freer done
+  // The owner lives on while the other thread frees (a new thread would adopt the heap of
+  // an exited one, and its frees would be local).
+  std::thread owner([&] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 100; ++i) blocks.push_back(smp::allocate(64, 16));
+    const auto page_of = [](void* p) { return reinterpret_cast<std::uintptr_t>(p) >> 16; };
+    for (void* p : blocks) {
+      if (page_of(p) == page_of(blocks[50])) same_page.push_back(p);
+      else smp::release(p);
+    }
+    stage = 1;
+    while (stage != 2) std::this_thread::yield();
+  });
+  while (stage != 1) std::this_thread::yield();
+  ASSERT_GE(same_page.size(), 40u);
+  std::thread freer([&] {
+    smp::release(smp::allocate(64, 16));  // a heap of its own to hold frees in
+    for (std::size_t i = 0; i < 3; ++i) smp::release(same_page[i]);
+    EXPECT_EQ(smp::stats().remote_held_blocks, 3u);
+    for (std::size_t i = 3; i < 16; ++i) smp::release(same_page[i]);
+    EXPECT_EQ(smp::stats().remote_held_blocks, 0u);  // full: pushed
+    for (std::size_t i = 16; i < 20; ++i) smp::release(same_page[i]);
+    EXPECT_EQ(smp::stats().remote_held_blocks, 4u);
+    smp::trim();
+    EXPECT_EQ(smp::stats().remote_held_blocks, 0u);
+    for (std::size_t i = 20; i < same_page.size(); ++i) smp::release(same_page[i]);
+    EXPECT_EQ(smp::stats().remote_held_blocks, (same_page.size() - 20) % 16);
+    // Exit pushes the rest.
+  });
+  freer.join();
+  stage = 2;
+  owner.join();
+  // Every block came back to the page: the next thread (adopting a heap) can take all
+  // of them again, and none is handed out twice.
+  std::set<void*> seen;
+  for (int i = 0; i < 2000; ++i) {
+    void* p = smp::allocate(64, 16);
+    EXPECT_TRUE(seen.insert(p).second);
+  }
+  for (void* p : seen) smp::release(p);
 }
 
 TEST(SmpAllocator, BlocksOfAnExitedThreadStayValidAndCanBeFreedElsewhere) {

@@ -13,8 +13,10 @@
 // the page; up to 48 MiB of freed ones are kept for reuse, each 200 ms at most.
 // Thread safety: allocation pops from the calling thread's page (no lock, no atomic).
 // A free by the owning thread pushes on the page's list; a free by any other thread
-// pushes on the page's atomic list (one CAS), and the first such free announces the page
-// to its owner, who takes the blocks back when it next runs out. Locks guard only the
+// pushes on the page's atomic list (one CAS; blocks up to 8 KiB are held back by the
+// freeing thread and pushed 16 of a page at a time, or when it frees into another page,
+// makes a page, trims or exits), and the first such push announces the page to its
+// owner, who takes the blocks back when it next runs out. Locks guard only the
 // address-range source and the list of heaps of exited threads.
 // Memory: a freed page stays resident, and the next page of any class takes the free run
 // with the most resident slices, so a program moving from one block size to another

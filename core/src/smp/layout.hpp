@@ -103,6 +103,17 @@ struct Segment {
   std::uint64_t cached_since_ms = 0;  // when it entered the large-block cache (os::monotonic_milliseconds)
 };
 
+// Blocks of blocks up to single_slice_class_limit that the heap's thread freed into one
+// page of another heap, held back to be pushed there as one list (one CAS instead of one
+// a block). One per size class: a thread freeing another's blocks in the order they were
+// made finds the same page again and again.
+struct RemoteBatch {
+  Page* page = nullptr;  // nullptr: empty
+  Block* head = nullptr;
+  Block* tail = nullptr;
+  std::uint32_t count = 0;
+};
+
 // A thread's heap. Reached through an initial-exec TLS pointer that starts at a constant
 // empty heap (every current page is the constant empty page, whose free list is empty), so
 // the fast path never asks whether the thread has a heap: the first allocation simply
@@ -127,6 +138,12 @@ struct Heap {
   // not known yet); checked as pages are freed.
   std::uint64_t purge_due_ms = 0;
   Heap* next_abandoned = nullptr;
+  // Frees held back for pages of other heaps, and which classes have one: pushed when the
+  // batch is full or moves to another page, when this thread next makes a page, trims
+  // or exits.
+  RemoteBatch remote[class_count] = {};
+  std::uint64_t remote_pending = 0;
+  static_assert(class_count <= 64, "remote_pending has a bit per class");
 };
 
 }  // namespace zheap::smp

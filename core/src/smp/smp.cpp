@@ -5,6 +5,7 @@
 //   - a Heap, its pages' `free`, `used`, list links, its segments' slice bookkeeping:
 //     only the thread that owns the heap (no lock, no atomics);
 //   - Page::thread_free and Heap::announced: any thread, lock-free (CAS push, exchange);
+//   - Heap::remote (frees held back for other heaps' pages): the heap's own thread;
 //   - the span source (bump cursor, free spans, large-block cache, empty segments,
 //     heap metadata):
 //     span_lock;
@@ -569,6 +570,63 @@ Page* find_page(Heap* heap, std::size_t size_class) noexcept {
   return p;
 }
 
+// Pushes a list of blocks of page `p` onto its thread_free (one CAS) and, when this is the
+// first push since its owner last looked, announces the page to the owner.
+void push_remote(Page* p, Block* head, Block* tail) noexcept {
+  std::uintptr_t old = p->thread_free.load(std::memory_order_relaxed);
+  bool must_announce;
+  do {
+    tail->next = reinterpret_cast<Block*>(old & ~std::uintptr_t{1});
+    must_announce = (old & 1) == 0;
+  } while (!p->thread_free.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(head) | 1,
+                                                 std::memory_order_acq_rel, std::memory_order_relaxed));
+  if (!must_announce) return;
+  // Bit 0 is ours: the page cannot be given back until its owner has seen this.
+  Heap* owner = p->heap;
+  Page* top = owner->announced.load(std::memory_order_relaxed);
+  do {
+    p->next_announced = top;
+  } while (!owner->announced.compare_exchange_weak(top, p, std::memory_order_release, std::memory_order_relaxed));
+}
+
+// Frees held back per remote page, at most this many at a time: the owner cannot reuse
+// them meanwhile.
+constexpr std::uint32_t remote_batch_limit = 16;
+
+void flush_remote(Heap* heap, std::size_t size_class) noexcept {
+  RemoteBatch& batch = heap->remote[size_class];
+  push_remote(batch.page, batch.head, batch.tail);
+  batch = {};
+  heap->remote_pending &= ~(std::uint64_t{1} << size_class);
+}
+
+void flush_all_remote(Heap* heap) noexcept {
+  for (std::uint64_t pending = heap->remote_pending; pending != 0; pending &= pending - 1) {
+    flush_remote(heap, static_cast<std::size_t>(__builtin_ctzll(pending)));
+  }
+}
+
+[[gnu::noinline]] void remote_free(Page* p, Block* b) noexcept {
+  Heap* heap = tls_heap;
+  // A thread without a heap has nowhere to hold frees; big blocks are few a page, and
+  // held back they would keep much memory from their owner.
+  if (heap == &empty_heap || p->block_size > single_slice_class_limit) return push_remote(p, b, b);
+  const std::size_t size_class = p->size_class;
+  RemoteBatch& batch = heap->remote[size_class];
+  if (batch.page != p) {
+    if (batch.page != nullptr) flush_remote(heap, size_class);
+    b->next = nullptr;
+    batch.page = p;
+    batch.tail = b;
+    batch.count = 0;
+    heap->remote_pending |= std::uint64_t{1} << size_class;
+  } else {
+    b->next = batch.head;
+  }
+  batch.head = b;
+  if (++batch.count == remote_batch_limit) flush_remote(heap, size_class);
+}
+
 [[gnu::noinline]] void* allocate_slow(Heap* heap, std::size_t size_class) noexcept {
   if (heap == &empty_heap) {
     heap = start_thread_heap();
@@ -577,6 +635,7 @@ Page* find_page(Heap* heap, std::size_t size_class) noexcept {
       return nullptr;
     }
   }
+  if (heap->remote_pending != 0) flush_all_remote(heap);
   Page* p = find_page(heap, size_class);
   if (p == nullptr) {
     errno = ENOMEM;
@@ -607,23 +666,6 @@ inline void* allocate_class(std::size_t size_class) noexcept {
     heap->current[p->size_class] = &empty_page;
   }
   settle(heap, p);
-}
-
-[[gnu::noinline]] void remote_free(Page* p, Block* b) noexcept {
-  std::uintptr_t old = p->thread_free.load(std::memory_order_relaxed);
-  bool must_announce;
-  do {
-    b->next = reinterpret_cast<Block*>(old & ~std::uintptr_t{1});
-    must_announce = (old & 1) == 0;
-  } while (!p->thread_free.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(b) | 1,
-                                                 std::memory_order_acq_rel, std::memory_order_relaxed));
-  if (!must_announce) return;
-  // Bit 0 is ours: the page cannot be given back until its owner has seen this.
-  Heap* owner = p->heap;
-  Page* top = owner->announced.load(std::memory_order_relaxed);
-  do {
-    p->next_announced = top;
-  } while (!owner->announced.compare_exchange_weak(top, p, std::memory_order_release, std::memory_order_relaxed));
 }
 
 // --- large blocks -----------------------------------------------------------------------
@@ -924,6 +966,7 @@ void fork_child() noexcept { fork_parent(); }  // the forking thread holds them 
 void thread_exit() noexcept {
   Heap* heap = tls_heap;
   if (heap == &empty_heap) return;
+  flush_all_remote(heap);
   drain_announced(heap);
   for (std::size_t c = 0; c < class_count; ++c) {
     Page* p = heap->current[c];
@@ -947,6 +990,7 @@ void trim() noexcept {
   ErrnoKeeper keep_errno;
   Heap* heap = tls_heap;
   if (heap != &empty_heap) {
+    flush_all_remote(heap);
     drain_announced(heap);
     for (Page*& p : heap->current) {  // empty current pages are kept only against thrashing
       if (p == &empty_page) continue;
@@ -981,8 +1025,10 @@ Stats stats() noexcept {
     cached = large_cache_bytes;
     empty = empty_segment_count * segment_size;
   }
+  std::size_t held = 0;
+  for (const RemoteBatch& batch : tls_heap->remote) held += batch.count;
   return {committed_bytes.load(std::memory_order_relaxed), segment_count.load(std::memory_order_relaxed), cached,
-          empty, tls_heap->dirty_bytes};
+          empty, tls_heap->dirty_bytes, held};
 }
 
 }  // namespace zheap::smp

@@ -85,6 +85,7 @@ struct Stats {
   std::size_t cached_large_bytes;
   std::size_t cached_empty_segment_bytes;  // empty segments kept committed for reuse
   std::size_t dirty_page_bytes;            // the calling thread's freed pages kept resident
+  std::size_t remote_held_blocks;          // the calling thread's frees held back for other heaps' pages
 };
 Stats stats() noexcept;
 
