@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -112,14 +114,14 @@ TEST(SmpAllocator, AllocatorHandleKeepsTheContract) {
   for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(grown[i], i);
   a.free(grown);
 
-  auto big = a.alloc<unsigned char>(MiB, Alignment::of_bytes(4096));
+  auto big = a.alloc<unsigned char>(2 * MiB, Alignment::of_bytes(4096));
   ASSERT_NE(big.data(), nullptr);
   fill(big.data(), big.size());
-  // A large block grows in place inside its span.
-  ASSERT_TRUE(a.resize(big, 2 * MiB));
-  big = {big.data(), 2 * MiB};
-  EXPECT_TRUE(intact(big.data(), MiB, big.data()));
-  std::memset(big.data() + MiB, 1, MiB);
+  // A large block (above 1 MiB) grows in place inside its span.
+  ASSERT_TRUE(a.resize(big, 3 * MiB));
+  big = {big.data(), 3 * MiB};
+  EXPECT_TRUE(intact(big.data(), 2 * MiB, big.data()));
+  std::memset(big.data() + 2 * MiB, 1, MiB);
   a.free(big);
 }
 
@@ -208,6 +210,54 @@ TEST(SmpAllocator, ProducerConsumerFreesComeBackToTheProducer) {
   EXPECT_LE(committed_at_end, committed_after_first_round + 8 * MiB);
 }
 
+// Small blocks freed by another thread are held back and pushed to their page a batch at
+// a time: when 16 are held, when the next one is for another page, when the freeing
+// thread makes a page, trims or exits.
+TEST(SmpAllocator, RemoteFreesArePushedInBatches) {
+  std::vector<void*> same_page;
+  std::atomic<int> stage{0};  // 1: blocks made; 2: freer done
+  // The owner lives on while the other thread frees (a new thread would adopt the heap of
+  // an exited one, and its frees would be local).
+  std::thread owner([&] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 100; ++i) blocks.push_back(smp::allocate(64, 16));
+    const auto page_of = [](void* p) { return reinterpret_cast<std::uintptr_t>(p) >> 16; };
+    for (void* p : blocks) {
+      if (page_of(p) == page_of(blocks[50])) same_page.push_back(p);
+      else smp::release(p);
+    }
+    stage = 1;
+    while (stage != 2) std::this_thread::yield();
+  });
+  while (stage != 1) std::this_thread::yield();
+  ASSERT_GE(same_page.size(), 40u);
+  std::thread freer([&] {
+    smp::release(smp::allocate(64, 16));  // a heap of its own to hold frees in
+    for (std::size_t i = 0; i < 3; ++i) smp::release(same_page[i]);
+    EXPECT_EQ(smp::stats().remote_held_blocks, 3u);
+    for (std::size_t i = 3; i < 16; ++i) smp::release(same_page[i]);
+    EXPECT_EQ(smp::stats().remote_held_blocks, 0u);  // full: pushed
+    for (std::size_t i = 16; i < 20; ++i) smp::release(same_page[i]);
+    EXPECT_EQ(smp::stats().remote_held_blocks, 4u);
+    smp::trim();
+    EXPECT_EQ(smp::stats().remote_held_blocks, 0u);
+    for (std::size_t i = 20; i < same_page.size(); ++i) smp::release(same_page[i]);
+    EXPECT_EQ(smp::stats().remote_held_blocks, (same_page.size() - 20) % 16);
+    // Exit pushes the rest.
+  });
+  freer.join();
+  stage = 2;
+  owner.join();
+  // Every block came back to the page: the next thread (adopting a heap) can take all
+  // of them again, and none is handed out twice.
+  std::set<void*> seen;
+  for (int i = 0; i < 2000; ++i) {
+    void* p = smp::allocate(64, 16);
+    EXPECT_TRUE(seen.insert(p).second);
+  }
+  for (void* p : seen) smp::release(p);
+}
+
 TEST(SmpAllocator, BlocksOfAnExitedThreadStayValidAndCanBeFreedElsewhere) {
   std::vector<void*> blocks;
   std::thread([&] {
@@ -258,7 +308,7 @@ TEST(SmpAllocator, FreedBigPagesStayResidentUpToTheBudgetUntilTrim) {
   for (void* p : blocks) smp::release(p);
   const std::size_t dirty = smp::stats().dirty_page_bytes;
   EXPECT_GT(dirty, 0u);
-  EXPECT_LE(dirty, 16 * MiB);
+  EXPECT_LE(dirty, smp::dirty_page_budget);
   // The next batch takes the resident pages first (a page holds 42 such blocks).
   blocks.clear();
   for (int i = 0; i < 200; ++i) blocks.push_back(smp::allocate(12 * 1024, 16));
@@ -266,6 +316,74 @@ TEST(SmpAllocator, FreedBigPagesStayResidentUpToTheBudgetUntilTrim) {
   for (void* p : blocks) smp::release(p);
   smp::trim();
   EXPECT_EQ(smp::stats().dirty_page_bytes, 0u);
+}
+
+// Small pages count against the same budget: freed, they stay resident for the next page
+// of any class, which takes them before fresh memory.
+TEST(SmpAllocator, FreedSmallPagesStayResidentAndAreReusedByAnotherClass) {
+  smp::trim();
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8192; ++i) blocks.push_back(smp::allocate(256, 16));  // 2 MiB, 32 pages
+  for (void* p : blocks) std::memset(p, 5, 256);
+  for (void* p : blocks) smp::release(p);
+  const std::size_t dirty = smp::stats().dirty_page_bytes;
+  EXPECT_GE(dirty, 16 * 64 * 1024u);
+  EXPECT_LE(dirty, 16 * MiB);
+  blocks.clear();
+  for (int i = 0; i < 4096; ++i) blocks.push_back(smp::allocate(96, 16));  // another class
+  EXPECT_LT(smp::stats().dirty_page_bytes, dirty);
+  for (void* p : blocks) smp::release(p);
+  smp::trim();
+  EXPECT_EQ(smp::stats().dirty_page_bytes, 0u);
+}
+
+// Nothing stays in the large-block cache for good: an entry older than the hold time
+// goes back at the next large allocation.
+TEST(SmpAllocator, CachedLargeBlocksGoBackAfterTheHoldTime) {
+  smp::trim();
+  void* a = smp::allocate(2 * MiB, 16);
+  ASSERT_NE(a, nullptr);
+  std::memset(a, 1, 2 * MiB);
+  smp::release(a);
+  EXPECT_GE(smp::stats().cached_large_bytes, 2 * MiB);
+  std::this_thread::sleep_for(std::chrono::milliseconds(smp::large_cache_hold_ms + 100));
+  void* b = smp::allocate(6 * MiB, 16);  // a span the cached one cannot serve
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(smp::stats().cached_large_bytes, 0u);
+  smp::release(b);
+  smp::trim();
+}
+
+// Blocks up to 1 MiB live in segments: a freed one's pages stay resident and the next
+// block takes them, with no new memory.
+TEST(SmpAllocator, MediumBlocksLiveInSegmentsAndAreReused) {
+  void* a = smp::allocate(MiB, 16);
+  ASSERT_NE(a, nullptr);
+  EXPECT_NE(reinterpret_cast<std::uintptr_t>(a) & (4 * MiB - 1), 0u);  // not a large block's segment start
+  EXPECT_EQ(smp::usable_size(a), MiB);
+  std::memset(a, 1, MiB);
+  smp::release(a);
+  const smp::Stats freed = smp::stats();
+  EXPECT_GE(freed.dirty_page_bytes, MiB);
+  void* b = smp::allocate(MiB - 1000, 16);
+  EXPECT_EQ(a, b);  // the run with the most resident slices
+  EXPECT_EQ(smp::stats().committed_bytes, freed.committed_bytes);
+  EXPECT_EQ(smp::stats().dirty_page_bytes, freed.dirty_page_bytes - MiB);
+  smp::release(b);
+}
+
+// Freed pages do not stay resident for good: past the delay, the next page freed by the
+// thread sends back those of segments that have had them that long.
+TEST(SmpAllocator, FreedPagesGoBackAfterTheDelay) {
+  smp::trim();
+  std::vector<void*> blocks;
+  for (int i = 0; i < 256; ++i) blocks.push_back(smp::allocate(20 * 1024, 16));  // 5 MiB, 8-slice pages
+  for (void* p : blocks) std::memset(p, 2, 20 * 1024);
+  for (void* p : blocks) smp::release(p);
+  EXPECT_GE(smp::stats().dirty_page_bytes, 4 * MiB);
+  std::this_thread::sleep_for(std::chrono::milliseconds(smp::dirty_page_delay_ms + 50));
+  smp::release(smp::allocate(300 * 1024, 16));  // a one-block page, freed at once
+  EXPECT_LE(smp::stats().dirty_page_bytes, 5 * 64 * 1024u);  // that page's alone
 }
 
 TEST(SmpAllocator, MemoryGoesBackAfterEverythingIsFreed) {
@@ -277,12 +395,18 @@ TEST(SmpAllocator, MemoryGoesBackAfterEverythingIsFreed) {
   for (void* p : blocks) std::memset(p, 7, 1000);
   EXPECT_GE(smp::stats().committed_bytes, before + 120 * MiB);
   for (void* p : blocks) smp::release(p);
-  // Left: the large-block cache, the empty segments kept, the spare segment, and the
-  // segment of the (now empty) current page of the 1008-byte class.
+  // Freed pages stay a while; past the delay, the next page freed sends them back, with
+  // the segments they kept.
+  std::this_thread::sleep_for(std::chrono::milliseconds(smp::dirty_page_delay_ms + 50));
+  smp::release(smp::allocate(200 * 1024, 16));  // a one-block page, freed at once
+  // Left: the large-block cache, the empty segments kept, the spare segment, the segment
+  // of the (now empty) current page of the 1008-byte class, and the one whose resident
+  // slices the 200 KiB page took (empty again, its page freshly freed).
   const smp::Stats kept = smp::stats();
+  EXPECT_LE(kept.dirty_page_bytes, MiB);
   EXPECT_LE(kept.cached_large_bytes, smp::large_cache_limit);
   EXPECT_LE(kept.cached_empty_segment_bytes, 4 * 4 * MiB);
-  EXPECT_LE(kept.committed_bytes, before + kept.cached_large_bytes + kept.cached_empty_segment_bytes + 2 * 4 * MiB);
+  EXPECT_LE(kept.committed_bytes, before + kept.cached_large_bytes + kept.cached_empty_segment_bytes + 3 * 4 * MiB);
   smp::trim();
   EXPECT_LE(smp::stats().committed_bytes, before);
   EXPECT_EQ(smp::stats().cached_large_bytes, 0u);

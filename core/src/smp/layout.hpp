@@ -3,9 +3,15 @@
 //   reserved range (1 TiB down to 1 GiB of PROT_NONE address space, segment aligned)
 //   └─ segment: 4 MiB, 4 MiB aligned, committed (read-write) while a heap uses it
 //      ├─ slice 0 (64 KiB): the Segment header below (page descriptors), ~5 KiB touched
-//      └─ slices 1..63: pages. A page is 1 slice (classes up to 8 KiB) or 8 slices
-//         starting at a multiple of 8 (classes above 8 KiB, at least 4 blocks a page).
-//   └─ large block (above 128 KiB, or aligned above 128 KiB): a span of whole segments
+//      └─ slices 1..63: pages. A page is 1 slice (classes up to 8 KiB), or 8 slices
+//         starting at a multiple of 8 (classes above 8 KiB up to 128 KiB, at least 4
+//         blocks a page), or, for classes above 128 KiB up to 1 MiB, one block: the
+//         slices it covers (3 to 16), starting anywhere. Freed, any page's slices
+//         serve any class (dirty_slices: still resident, taken first), so memory that
+//         held blocks of one size is reused for the next size without being given
+//         back and faulted in again.
+//   └─ large block (above 1 MiB, or an alignment no class's blocks have, or grown by
+//      realloc past 128 KiB): a span of whole segments
 //      whose first segment starts with a Segment header of kind `large`; the data starts
 //      inside that first segment, so masking the pointer still finds the header.
 //      Alignments of a segment or more put the data on a segment boundary: the header is
@@ -33,6 +39,15 @@ inline constexpr unsigned slices_per_segment = segment_size / slice_size;  // 64
 inline constexpr unsigned slices_per_large_page = 8;
 // Classes above this get 8-slice pages, so that a page holds at least 4 blocks.
 inline constexpr std::size_t single_slice_class_limit = 8 << 10;
+
+// The slices of a page of blocks of `block_size` bytes.
+constexpr unsigned page_slice_count(std::size_t block_size) noexcept {
+  if (block_size <= single_slice_class_limit) return 1;
+  if (block_size <= multi_block_class_limit) return slices_per_large_page;
+  return static_cast<unsigned>((block_size + slice_size - 1) / slice_size);
+}
+static_assert(page_slice_count(multi_block_class_limit) * slice_size >= 4 * multi_block_class_limit);
+static_assert(page_slice_count(max_class_size) <= 2 * slices_per_large_page);
 inline constexpr std::uint64_t all_page_slices = ~std::uint64_t{1};  // slice 0 is the header
 
 struct Heap;
@@ -76,14 +91,27 @@ struct Segment {
   Segment* room_prev = nullptr;  // the heap's list of segments with a free slice
   Segment* room_next = nullptr;
   bool in_room = false;
-  // Free slices of big pages left committed with their old contents (Heap::dirty_bytes).
+  // Free slices of freed pages left committed with their old contents (Heap::dirty_bytes);
+  // new pages take them first.
   std::uint64_t dirty_slices = 0;
+  std::uint64_t dirtied_ms = 0;  // when dirty_slices last became non-empty (os::monotonic_milliseconds)
   // kind == large (whoever holds the block):
   std::uintptr_t span_begin = 0;  // the whole address span (segment multiples)
   std::size_t span_len = 0;
   std::uintptr_t data = 0;        // the block
   std::uintptr_t commit_end = 0;  // [this, commit_end) is read-write; usable = commit_end - data
   std::uint64_t cached_since_ms = 0;  // when it entered the large-block cache (os::monotonic_milliseconds)
+};
+
+// Blocks of blocks up to single_slice_class_limit that the heap's thread freed into one
+// page of another heap, held back to be pushed there as one list (one CAS instead of one
+// a block). One per size class: a thread freeing another's blocks in the order they were
+// made finds the same page again and again.
+struct RemoteBatch {
+  Page* page = nullptr;  // nullptr: empty
+  Block* head = nullptr;
+  Block* tail = nullptr;
+  std::uint32_t count = 0;
 };
 
 // A thread's heap. Reached through an initial-exec TLS pointer that starts at a constant
@@ -102,10 +130,20 @@ struct Heap {
   std::atomic<Page*> announced{nullptr};
   Segment* room = nullptr;   // segments with at least one free slice
   Segment* spare = nullptr;  // one wholly free segment kept (in `room` too): hysteresis
-  // Bytes of the segments' dirty_slices: freed big pages kept resident, up to
-  // dirty_page_budget, so that the next big page reuses them without page faults.
+  // Bytes of the segments' dirty_slices: freed pages kept resident, for at most about
+  // dirty_page_delay_ms and up to dirty_page_budget (smp.hpp), so that the next page (of
+  // any class) reuses them without page faults.
   std::size_t dirty_bytes = 0;
+  // When the oldest segment's dirty slices are due to be decommitted (0: none dirty, or
+  // not known yet); checked as pages are freed.
+  std::uint64_t purge_due_ms = 0;
   Heap* next_abandoned = nullptr;
+  // Frees held back for pages of other heaps, and which classes have one: pushed when the
+  // batch is full or moves to another page, when this thread next makes a page, trims
+  // or exits.
+  RemoteBatch remote[class_count] = {};
+  std::uint64_t remote_pending = 0;
+  static_assert(class_count <= 64, "remote_pending has a bit per class");
 };
 
 }  // namespace zheap::smp

@@ -1,12 +1,13 @@
 // The smp allocator's size classes: which block size serves a request.
 //
 // 16-byte steps up to 128 bytes (8 classes), then 4 classes per power of two up to
-// 128 KiB (40 classes): 160, 192, 224, 256, 320, ... 131072. Every class is a multiple
+// 1 MiB (52 classes): 160, 192, 224, 256, 320, ... 131072, ... 1048576. Every class is a multiple
 // of 16 (malloc's alignment). Waste bound: at most 15 bytes up to 128 bytes; above, a
 // block is less than 1.25x the request (under 20% of the block is unused).
-// Blocks of a class start at page_start + i * size with page_start 64 KiB aligned, so a
-// block is aligned to the largest power of two dividing its class size: aligned
-// requests pick the first class that is a multiple of the alignment.
+// Blocks of a class up to 128 KiB start at page_start + i * size with page_start 64 KiB
+// aligned, so a block is aligned to the largest power of two dividing its class size;
+// classes above 128 KiB have one block per page, at its start, 64 KiB aligned (see
+// layout.hpp). Aligned requests pick the first class whose blocks are aligned enough.
 #pragma once
 
 #include <array>
@@ -16,8 +17,10 @@
 
 namespace zheap::smp {
 
-inline constexpr std::size_t class_count = 48;
-inline constexpr std::size_t max_class_size = std::size_t{128} << 10;
+inline constexpr std::size_t class_count = 60;
+inline constexpr std::size_t max_class_size = std::size_t{1} << 20;
+// Classes up to this size share a page among many blocks; above it a page holds one.
+inline constexpr std::size_t multi_block_class_limit = std::size_t{128} << 10;
 
 constexpr std::size_t class_size(std::size_t c) noexcept {
   if (c < 8) return (c + 1) * 16;

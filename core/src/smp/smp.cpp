@@ -5,6 +5,7 @@
 //   - a Heap, its pages' `free`, `used`, list links, its segments' slice bookkeeping:
 //     only the thread that owns the heap (no lock, no atomics);
 //   - Page::thread_free and Heap::announced: any thread, lock-free (CAS push, exchange);
+//   - Heap::remote (frees held back for other heaps' pages): the heap's own thread;
 //   - the span source (bump cursor, free spans, large-block cache, empty segments,
 //     heap metadata):
 //     span_lock;
@@ -31,21 +32,16 @@ namespace {
 
 static_assert(class_table_is_consistent());
 static_assert(sizeof(Segment) <= slice_size);
-static_assert(class_size(class_count - 1) * 4 <= slices_per_large_page * slice_size);
 
-// Freed large blocks kept committed for reuse (at most large_cache_limit bytes, smp.hpp):
-// a program that frees and reallocates batches of big buffers skips the page faults
-// (bench size_sweep: 64 blocks of 128 KiB-1 MiB at a time); the rest goes back at once.
+// Freed large blocks kept committed for reuse (at most large_cache_limit bytes, each for
+// large_cache_hold_ms, smp.hpp): a program that frees and reallocates batches of big
+// buffers skips the page faults; the rest goes back at once.
 constexpr std::size_t large_cache_capacity = 64;
 constexpr std::size_t free_span_capacity = 1024;
-// Empty segments kept committed for the next new segment of any heap: a program that
-// fills and empties a few segments in turn (batches of blocks) skips their page faults
-// and the system calls that give the memory back and take it again.
+// Empty segments kept committed (their freed pages decommitted) for the next new segment
+// of any heap: a program that fills and empties a few segments in turn skips the system
+// calls that give the address range back and take it again.
 constexpr std::size_t empty_segment_capacity = 4;
-// Freed big pages (blocks above 8 KiB) a heap keeps resident, in bytes: below this a
-// batch of medium blocks freed and allocated again costs no page faults; beyond it they
-// are decommitted at once.
-constexpr std::size_t dirty_page_budget = std::size_t{16} << 20;
 // A large block that shrinks, or a cached one reused for a smaller block, gives back its
 // committed tail when that is at least this big (less is not worth a system call).
 constexpr std::size_t large_trim_threshold = std::size_t{1} << 20;
@@ -229,32 +225,112 @@ Segment* new_segment(Heap* heap) noexcept {
   return s;
 }
 
+// Decommits the segment's dirty slices, a run of them per system call.
+void purge_dirty_slices(Heap* heap, Segment* s) noexcept {
+  ErrnoKeeper keep_errno;
+  heap->dirty_bytes -= std::size_t(__builtin_popcountll(s->dirty_slices)) * slice_size;
+  for (std::uint64_t dirty = s->dirty_slices; dirty != 0;) {
+    const auto first = static_cast<unsigned>(__builtin_ctzll(dirty));
+    const std::uint64_t from_first = dirty >> first;
+    const unsigned run = ~from_first == 0 ? 64 - first : static_cast<unsigned>(__builtin_ctzll(~from_first));
+    os::decommit(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(s) + first * slice_size), run * slice_size);
+    dirty = run + first >= 64 ? 0 : dirty & (~std::uint64_t{0} << (first + run));
+  }
+  s->dirty_slices = 0;
+}
+
 void release_segment(Heap* heap, Segment* s) noexcept {
   ErrnoKeeper keep_errno;
   if (s->in_room) room_remove(heap, s);
   if (heap->spare == s) heap->spare = nullptr;
-  heap->dirty_bytes -= std::size_t(__builtin_popcountll(s->dirty_slices)) * slice_size;
   segment_count.fetch_sub(1, std::memory_order_relaxed);
   const auto begin = reinterpret_cast<std::uintptr_t>(s);
+  // A kept empty segment saves the system calls that map it again, not its memory: its
+  // freed pages go back (they would stay resident, unused, while heaps have room).
+  if (s->dirty_slices != 0) purge_dirty_slices(heap, s);
   if (keep_empty_segment(begin)) return;
   uncommit(begin, segment_size);
   give_span(begin, segment_size);
 }
 
-// The first slice of a free run of `count` slices (1 or 8), or -1.
-int find_slices(const Segment* s, unsigned count) noexcept {
+// Decommits the dirty slices of segments that have had them for dirty_page_delay_ms (all
+// such segments are in `room`: dirty slices are free slices), when one may be due.
+void purge_aged_dirty_slices(Heap* heap) noexcept {
+  const std::uint64_t now = os::monotonic_milliseconds();
+  if (now < heap->purge_due_ms) return;
+  std::uint64_t next_due = 0;
+  for (Segment *s = heap->room, *next; s != nullptr; s = next) {
+    next = s->room_next;
+    if (s->dirty_slices == 0) continue;
+    const std::uint64_t due = s->dirtied_ms + dirty_page_delay_ms;
+    if (due > now) {
+      if (next_due == 0 || due < next_due) next_due = due;
+      continue;
+    }
+    // An empty segment other than the spare was kept for its resident pages alone.
+    if (s->free_slices == all_page_slices && s != heap->spare) release_segment(heap, s);
+    else purge_dirty_slices(heap, s);
+  }
+  heap->purge_due_ms = next_due;
+}
+
+// Gives back every freed page and every empty segment of the heap (the spare included).
+void release_idle_memory(Heap* heap) noexcept {
+  for (Segment *s = heap->room, *next; s != nullptr; s = next) {
+    next = s->room_next;
+    if (s->free_slices == all_page_slices) release_segment(heap, s);
+    else if (s->dirty_slices != 0) purge_dirty_slices(heap, s);
+  }
+  heap->purge_due_ms = 0;
+}
+
+// A free run of slices for a new page: its first slice (-1: none) and how many of its
+// slices are dirty (freed pages still resident: reusing them costs no page faults, and
+// what is reused is not left resident beside fresh memory).
+struct SliceRun {
+  int first = -1;
+  unsigned dirty = 0;
+};
+
+// The free run of `count` slices (1, 8, or 3 to 16 for a one-block page) with the most
+// dirty slices. 8-slice pages start at a multiple of 8 (their blocks' alignment), the
+// others anywhere; among equals, single slices and one-block pages take slices from
+// groups of 8 already broken, to keep whole groups for 8-slice pages.
+SliceRun find_slices(const Segment* s, unsigned count) noexcept {
   const std::uint64_t free = s->free_slices;
+  const std::uint64_t dirty = s->dirty_slices;
   std::uint64_t whole_groups = 0;  // 8-slice groups entirely free
   for (unsigned g = 1; g < slices_per_segment / slices_per_large_page; ++g) {
     const std::uint64_t group = std::uint64_t{0xff} << (g * slices_per_large_page);
     if ((free & group) == group) whole_groups |= group;
   }
   if (count == 1) {
-    // Prefer a slice from a group already broken, to keep whole groups for big pages.
-    const std::uint64_t pick = (free & ~whole_groups) != 0 ? free & ~whole_groups : free;
-    return pick == 0 ? -1 : __builtin_ctzll(pick);
+    for (const std::uint64_t pick : {dirty & ~whole_groups, dirty}) {
+      if (pick != 0) return {__builtin_ctzll(pick), 1};
+    }
+    for (const std::uint64_t pick : {free & ~whole_groups, free}) {
+      if (pick != 0) return {__builtin_ctzll(pick), 0};
+    }
+    return {};
   }
-  return whole_groups == 0 ? -1 : __builtin_ctzll(whole_groups);
+  // Bit i of `starts`: slices i .. i + count - 1 are free (8-slice pages: a whole group).
+  std::uint64_t starts = free;
+  for (unsigned i = 1; i < count; ++i) starts &= free >> i;
+  if (count == slices_per_large_page) starts &= whole_groups & 0x0101010101010101;
+  const std::uint64_t run_mask = (std::uint64_t{1} << count) - 1;
+  SliceRun best;
+  unsigned best_score = 0;
+  for (std::uint64_t left = starts; left != 0; left &= left - 1) {
+    const auto first = static_cast<unsigned>(__builtin_ctzll(left));
+    const std::uint64_t run = run_mask << first;
+    const auto run_dirty = static_cast<unsigned>(__builtin_popcountll(dirty & run));
+    const unsigned score = 2 * run_dirty + ((run & whole_groups) == 0 ? 1 : 0) + 1;
+    if (score > best_score) {
+      best_score = score;
+      best = {static_cast<int>(first), run_dirty};
+    }
+  }
+  return best;
 }
 
 // Blocks threaded per extension: a 4 KiB system page's worth (at least one block), so a
@@ -287,22 +363,24 @@ void extend_free_list(Page* p) noexcept {
 
 Page* new_page(Heap* heap, std::size_t size_class) noexcept {
   const std::size_t block_size = class_size(size_class);
-  const unsigned count = block_size > single_slice_class_limit ? slices_per_large_page : 1;
+  const unsigned count = page_slice_count(block_size);
+  // The run with the most resident memory among the first segments with room.
   Segment* s = nullptr;
-  int first = -1;
+  SliceRun best;
   int tries = 0;
   for (Segment* candidate = heap->room; candidate != nullptr && tries < 8; candidate = candidate->room_next, ++tries) {
-    first = find_slices(candidate, count);
-    if (first >= 0) {
-      s = candidate;
-      break;
-    }
+    const SliceRun run = find_slices(candidate, count);
+    if (run.first < 0 || (s != nullptr && run.dirty <= best.dirty)) continue;
+    s = candidate;
+    best = run;
+    if (best.dirty == count || heap->dirty_bytes == 0) break;
   }
   if (s == nullptr) {
     s = new_segment(heap);
     if (s == nullptr) return nullptr;
-    first = find_slices(s, count);
+    best = find_slices(s, count);
   }
+  const int first = best.first;
   const std::uint64_t taken = ((std::uint64_t{1} << count) - 1) << first;
   s->free_slices &= ~taken;
   if (const std::uint64_t reused = s->dirty_slices & taken) {
@@ -324,6 +402,8 @@ Page* new_page(Heap* heap, std::size_t size_class) noexcept {
   p->unbuilt = 0;
   p->free = nullptr;
   extend_free_list(p);
+  // A thread that only allocates for a while still gives its aged freed pages back.
+  if (heap->purge_due_ms != 0) purge_aged_dirty_slices(heap);
   return p;
 }
 
@@ -334,27 +414,32 @@ void free_page(Heap* heap, Page* p) noexcept {
   Segment* s = reinterpret_cast<Segment*>(reinterpret_cast<std::uintptr_t>(p) & ~segment_mask);
   const auto first = static_cast<unsigned>(p - s->pages);
   const std::uint64_t slices = ((std::uint64_t{1} << p->slice_count) - 1) << first;
-  if (p->slice_count > 1) {
-    // A 512 KiB page (blocks above 8 KiB) stays resident while the heap's dirty budget
-    // allows, else gives its touched memory back at once: its slices may stay unused in
-    // a segment that lives on. One madvise per 4+ blocks. Single-slice pages go back
-    // with their segment.
-    const std::size_t bytes = std::size_t{p->slice_count} * slice_size;
-    if (heap->dirty_bytes + bytes <= dirty_page_budget) {
-      s->dirty_slices |= slices;
-      heap->dirty_bytes += bytes;
-    } else {
-      ErrnoKeeper keep_errno;
-      os::decommit(reinterpret_cast<void*>(page_start(p)), p->unbuilt);
+  // The page's touched memory stays resident for a while (the next page of any class
+  // reuses it without page faults), up to the heap's dirty budget; beyond that it goes
+  // back at once: its slices may stay unused in a segment that lives on.
+  const std::size_t bytes = std::size_t{p->slice_count} * slice_size;
+  if (heap->dirty_bytes + bytes <= dirty_page_budget) {
+    if (s->dirty_slices == 0) {
+      s->dirtied_ms = os::monotonic_milliseconds();
+      if (heap->purge_due_ms == 0) heap->purge_due_ms = s->dirtied_ms + dirty_page_delay_ms;
     }
+    s->dirty_slices |= slices;
+    heap->dirty_bytes += bytes;
+  } else {
+    ErrnoKeeper keep_errno;
+    os::decommit(reinterpret_cast<void*>(page_start(p)), bytes);  // with what earlier pages left
   }
   p->heap = nullptr;
   p->free = nullptr;
   s->free_slices |= slices;
   if (!s->in_room) room_add(heap, s);
-  if (s->free_slices != all_page_slices) return;
-  if (heap->spare == nullptr) heap->spare = s;
-  else if (heap->spare != s) release_segment(heap, s);
+  if (s->free_slices == all_page_slices) {
+    // An empty segment with resident pages stays until they age (see
+    // purge_aged_dirty_slices): the next pages, of any class, reuse them.
+    if (heap->spare == nullptr) heap->spare = s;
+    else if (heap->spare != s && s->dirty_slices == 0) release_segment(heap, s);
+  }
+  if (heap->purge_due_ms != 0) purge_aged_dirty_slices(heap);
 }
 
 // Moves the blocks other threads freed onto `free`. `clear_announced`: also clears bit 0
@@ -485,6 +570,63 @@ Page* find_page(Heap* heap, std::size_t size_class) noexcept {
   return p;
 }
 
+// Pushes a list of blocks of page `p` onto its thread_free (one CAS) and, when this is the
+// first push since its owner last looked, announces the page to the owner.
+void push_remote(Page* p, Block* head, Block* tail) noexcept {
+  std::uintptr_t old = p->thread_free.load(std::memory_order_relaxed);
+  bool must_announce;
+  do {
+    tail->next = reinterpret_cast<Block*>(old & ~std::uintptr_t{1});
+    must_announce = (old & 1) == 0;
+  } while (!p->thread_free.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(head) | 1,
+                                                 std::memory_order_acq_rel, std::memory_order_relaxed));
+  if (!must_announce) return;
+  // Bit 0 is ours: the page cannot be given back until its owner has seen this.
+  Heap* owner = p->heap;
+  Page* top = owner->announced.load(std::memory_order_relaxed);
+  do {
+    p->next_announced = top;
+  } while (!owner->announced.compare_exchange_weak(top, p, std::memory_order_release, std::memory_order_relaxed));
+}
+
+// Frees held back per remote page, at most this many at a time: the owner cannot reuse
+// them meanwhile.
+constexpr std::uint32_t remote_batch_limit = 16;
+
+void flush_remote(Heap* heap, std::size_t size_class) noexcept {
+  RemoteBatch& batch = heap->remote[size_class];
+  push_remote(batch.page, batch.head, batch.tail);
+  batch = {};
+  heap->remote_pending &= ~(std::uint64_t{1} << size_class);
+}
+
+void flush_all_remote(Heap* heap) noexcept {
+  for (std::uint64_t pending = heap->remote_pending; pending != 0; pending &= pending - 1) {
+    flush_remote(heap, static_cast<std::size_t>(__builtin_ctzll(pending)));
+  }
+}
+
+[[gnu::noinline]] void remote_free(Page* p, Block* b) noexcept {
+  Heap* heap = tls_heap;
+  // A thread without a heap has nowhere to hold frees; big blocks are few a page, and
+  // held back they would keep much memory from their owner.
+  if (heap == &empty_heap || p->block_size > single_slice_class_limit) return push_remote(p, b, b);
+  const std::size_t size_class = p->size_class;
+  RemoteBatch& batch = heap->remote[size_class];
+  if (batch.page != p) {
+    if (batch.page != nullptr) flush_remote(heap, size_class);
+    b->next = nullptr;
+    batch.page = p;
+    batch.tail = b;
+    batch.count = 0;
+    heap->remote_pending |= std::uint64_t{1} << size_class;
+  } else {
+    b->next = batch.head;
+  }
+  batch.head = b;
+  if (++batch.count == remote_batch_limit) flush_remote(heap, size_class);
+}
+
 [[gnu::noinline]] void* allocate_slow(Heap* heap, std::size_t size_class) noexcept {
   if (heap == &empty_heap) {
     heap = start_thread_heap();
@@ -493,6 +635,7 @@ Page* find_page(Heap* heap, std::size_t size_class) noexcept {
       return nullptr;
     }
   }
+  if (heap->remote_pending != 0) flush_all_remote(heap);
   Page* p = find_page(heap, size_class);
   if (p == nullptr) {
     errno = ENOMEM;
@@ -515,23 +658,14 @@ inline void* allocate_class(std::size_t size_class) noexcept {
 }
 
 // A local free left the page full-before (head was null) or empty now.
-[[gnu::noinline]] void local_free_slow(Heap* heap, Page* p) noexcept { settle(heap, p); }
-
-[[gnu::noinline]] void remote_free(Page* p, Block* b) noexcept {
-  std::uintptr_t old = p->thread_free.load(std::memory_order_relaxed);
-  bool must_announce;
-  do {
-    b->next = reinterpret_cast<Block*>(old & ~std::uintptr_t{1});
-    must_announce = (old & 1) == 0;
-  } while (!p->thread_free.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(b) | 1,
-                                                 std::memory_order_acq_rel, std::memory_order_relaxed));
-  if (!must_announce) return;
-  // Bit 0 is ours: the page cannot be given back until its owner has seen this.
-  Heap* owner = p->heap;
-  Page* top = owner->announced.load(std::memory_order_relaxed);
-  do {
-    p->next_announced = top;
-  } while (!owner->announced.compare_exchange_weak(top, p, std::memory_order_release, std::memory_order_relaxed));
+[[gnu::noinline]] void local_free_slow(Heap* heap, Page* p) noexcept {
+  // An empty one-block page does not stay current: it would keep up to 1 MiB resident
+  // for its class alone. Freed, its slices serve the next page of any class (the same
+  // class's next block most likely takes them back: dirty slices go first).
+  if (p->slice_count > 1 && p->used == 0 && heap->current[p->size_class] == p) {
+    heap->current[p->size_class] = &empty_page;
+  }
+  settle(heap, p);
 }
 
 // --- large blocks -----------------------------------------------------------------------
@@ -571,13 +705,12 @@ bool large_cache_has_room(std::size_t bytes) noexcept {
   return cached <= large_cache_limit;
 }
 
-// Entries beyond large_cache_kept bytes that have waited longer than large_cache_hold_ms,
-// oldest first, moved out of the cache into `evicted` (span_lock held). Returns how many.
+// Entries that have waited longer than large_cache_hold_ms, oldest first, moved out of
+// the cache into `evicted` (span_lock held). Returns how many.
 std::size_t take_aged_large(Segment** evicted, std::size_t evicted_count) noexcept {
-  if (large_cache_bytes <= large_cache_kept) return evicted_count;
+  if (large_cache_count == 0) return evicted_count;
   const std::uint64_t now = os::monotonic_milliseconds();
-  while (large_cache_count != 0 && large_cache_bytes > large_cache_kept &&
-         now - large_cache[0]->cached_since_ms > large_cache_hold_ms) {
+  while (large_cache_count != 0 && now - large_cache[0]->cached_since_ms > large_cache_hold_ms) {
     evicted[evicted_count++] = large_cache_remove(0);
   }
   return evicted_count;
@@ -656,7 +789,7 @@ void* allocate_large(std::size_t size, std::size_t alignment) noexcept {
 void release_large(Segment* s) noexcept {
   ErrnoKeeper keep_errno;
   const std::size_t committed = large_committed(s);
-  if (reinterpret_cast<std::uintptr_t>(s) != s->span_begin || committed > large_cache_kept) {
+  if (reinterpret_cast<std::uintptr_t>(s) != s->span_begin || committed > large_cache_entry_limit) {
     unmap_large(s);  // segment-aligned blocks and very big ones are not cached
     return;
   }
@@ -689,12 +822,20 @@ bool resize_large(Segment* s, std::size_t new_size) noexcept {
   return true;
 }
 
+// How every block of class `c` is aligned: one-block pages start at any slice; blocks
+// sharing a page at multiples of their size from a slice boundary (8-slice pages start at
+// a multiple of 8 slices, so a 128 KiB class is 128 KiB aligned).
+std::size_t class_block_alignment(std::size_t c) noexcept {
+  const std::size_t size = class_size(c);
+  return size > multi_block_class_limit ? slice_size : size & (~size + 1);
+}
+
 // The smallest class that holds `size` bytes with blocks aligned to `alignment`, or
 // class_count when only a large block will do.
 std::size_t aligned_class(std::size_t size, std::size_t alignment) noexcept {
   if (size > max_class_size || alignment > max_class_size) return class_count;
   std::size_t c = class_of(size < alignment ? alignment : size);
-  while (c < class_count && class_size(c) % alignment != 0) ++c;
+  while (c < class_count && class_block_alignment(c) < alignment) ++c;
   return c;
 }
 
@@ -731,6 +872,13 @@ namespace {
   const std::size_t c = aligned_class(size, alignment);
   if (c < class_count) return allocate_class(c);
   void* p = start() ? allocate_large(size, alignment) : nullptr;
+  if (p == nullptr) errno = ENOMEM;
+  return p;
+}
+
+// A large block (it can grow in place), whatever its size.
+void* allocate_growable(std::size_t size) noexcept {
+  void* p = allocate_large(size, 16);
   if (p == nullptr) errno = ENOMEM;
   return p;
 }
@@ -784,14 +932,16 @@ void* reallocate(void* ptr, std::size_t size) noexcept {
   Segment* s = segment_of(ptr);
   std::size_t usable;
   if (s->kind == SegmentKind::large) {
-    if (size > max_class_size && resize_large(s, size)) return ptr;
+    if (size > multi_block_class_limit && resize_large(s, size)) return ptr;
     usable = large_usable(s);
   } else {
     usable = page_of(s, ptr)->block_size;
     // Fits, and shrinking would not move it to a class at most half its size.
     if (size <= usable && (size > usable / 2 || usable <= 128)) return ptr;
   }
-  void* moved = allocate_default(size);
+  // A block that realloc grows past 128 KiB is likely to grow again: as a large block it
+  // grows in place (its span has room) instead of being copied at every class.
+  void* moved = size > multi_block_class_limit && size > usable ? allocate_growable(size) : allocate_default(size);
   if (moved == nullptr) return nullptr;
   std::memcpy(moved, ptr, size < usable ? size : usable);
   release(ptr);
@@ -816,6 +966,7 @@ void fork_child() noexcept { fork_parent(); }  // the forking thread holds them 
 void thread_exit() noexcept {
   Heap* heap = tls_heap;
   if (heap == &empty_heap) return;
+  flush_all_remote(heap);
   drain_announced(heap);
   for (std::size_t c = 0; c < class_count; ++c) {
     Page* p = heap->current[c];
@@ -824,7 +975,7 @@ void thread_exit() noexcept {
     collect(p, false);
     settle(heap, p);
   }
-  if (heap->spare != nullptr) release_segment(heap, heap->spare);
+  release_idle_memory(heap);
   tls_heap = &empty_heap;
   MutexLock guard(abandoned_lock);
   heap->next_abandoned = abandoned_head;
@@ -833,26 +984,13 @@ void thread_exit() noexcept {
 
 namespace {
 
-// Decommits every dirty slice of the heap's segments (all of them are in `room`: dirty
-// slices are free slices).
-void purge_dirty_pages(Heap* heap) noexcept {
-  for (Segment* s = heap->room; s != nullptr && heap->dirty_bytes != 0; s = s->room_next) {
-    for (std::uint64_t dirty = s->dirty_slices; dirty != 0; dirty &= dirty - 1) {
-      const auto slice = static_cast<unsigned>(__builtin_ctzll(dirty));
-      os::decommit(reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(s) + slice * slice_size), slice_size);
-    }
-    heap->dirty_bytes -= std::size_t(__builtin_popcountll(s->dirty_slices)) * slice_size;
-    s->dirty_slices = 0;
-  }
-}
-
 }  // namespace
 
 void trim() noexcept {
   ErrnoKeeper keep_errno;
   Heap* heap = tls_heap;
   if (heap != &empty_heap) {
-    purge_dirty_pages(heap);
+    flush_all_remote(heap);
     drain_announced(heap);
     for (Page*& p : heap->current) {  // empty current pages are kept only against thrashing
       if (p == &empty_page) continue;
@@ -862,7 +1000,7 @@ void trim() noexcept {
       p = &empty_page;
       settle(heap, empty);
     }
-    if (heap->spare != nullptr) release_segment(heap, heap->spare);
+    release_idle_memory(heap);  // after the pages just freed joined it
   }
   for (std::uintptr_t empty; (empty = take_empty_segment()) != 0;) {
     uncommit(empty, segment_size);
@@ -887,8 +1025,10 @@ Stats stats() noexcept {
     cached = large_cache_bytes;
     empty = empty_segment_count * segment_size;
   }
+  std::size_t held = 0;
+  for (const RemoteBatch& batch : tls_heap->remote) held += batch.count;
   return {committed_bytes.load(std::memory_order_relaxed), segment_count.load(std::memory_order_relaxed), cached,
-          empty, tls_heap->dirty_bytes};
+          empty, tls_heap->dirty_bytes, held};
 }
 
 }  // namespace zheap::smp

@@ -54,16 +54,29 @@ void fork_child() noexcept;
 // next new thread. Frees from other threads into it stay valid meanwhile.
 void thread_exit() noexcept;
 
-// Freed large blocks (above 128 KiB) kept committed for reuse: up to large_cache_kept
-// bytes for as long as they wait, up to large_cache_limit for large_cache_hold_ms (a
-// program that frees a batch of big buffers and allocates the next one skips the page
-// faults; aged entries go back at the next large allocation or free).
-inline constexpr std::size_t large_cache_kept = std::size_t{16} << 20;
-inline constexpr std::size_t large_cache_limit = std::size_t{64} << 20;
+// Freed pages a thread's heap keeps resident (new pages of any class take them first): each
+// segment's for dirty_page_delay_ms after the first of them was freed, then all of that
+// segment's go back (checked as pages are made or freed: an idle thread keeps them until
+// trim() or its exit);
+// never more than dirty_page_budget bytes: beyond it a freed page goes back at once.
+// A program that frees a phase's blocks and allocates the next phase's, of any size,
+// reuses the memory without page faults; memory not reused soon goes back.
+inline constexpr std::size_t dirty_page_budget = std::size_t{256} << 20;
+inline constexpr std::uint64_t dirty_page_delay_ms = 50;
+
+// Freed large blocks (above 1 MiB, or grown by realloc past 128 KiB) kept committed for reuse: blocks of up to
+// large_cache_entry_limit bytes, at most large_cache_limit in all, each for at most
+// large_cache_hold_ms (a program that frees a batch of big buffers and allocates the next
+// one skips the page faults; aged entries go back at the next large allocation or free,
+// the oldest at once when the limit is reached). Nothing is kept for good: the limit
+// bounds what a phase of big blocks leaves resident beside the next phase.
+inline constexpr std::size_t large_cache_entry_limit = std::size_t{16} << 20;
+inline constexpr std::size_t large_cache_limit = std::size_t{48} << 20;
 inline constexpr std::uint64_t large_cache_hold_ms = 200;
 
-// Gives back cached memory now: the large-block cache, the empty segments, and the calling thread's empty
-// current pages and spare segment. (Idle memory otherwise goes back as whole segments empty.)
+// Gives back cached memory now: the large-block cache, the empty segments, and the calling
+// thread's freed pages, empty current pages and empty segments. (Idle memory otherwise
+// goes back as it ages, see dirty_page_delay_ms and large_cache_hold_ms.)
 void trim() noexcept;
 
 struct Stats {
@@ -71,7 +84,8 @@ struct Stats {
   std::size_t segments;         // 4 MiB segments in use by heaps (spares included)
   std::size_t cached_large_bytes;
   std::size_t cached_empty_segment_bytes;  // empty segments kept committed for reuse
-  std::size_t dirty_page_bytes;            // the calling thread's freed big pages kept resident
+  std::size_t dirty_page_bytes;            // the calling thread's freed pages kept resident
+  std::size_t remote_held_blocks;          // the calling thread's frees held back for other heaps' pages
 };
 Stats stats() noexcept;
 
