@@ -975,7 +975,11 @@ void thread_exit() noexcept {
     collect(p, false);
     settle(heap, p);
   }
-  release_idle_memory(heap);
+  // The heap is adopted by the next new thread, which reuses its freed pages without page
+  // faults (they go back as they age once that thread makes or frees pages): a program
+  // that starts a thread per task pays no madvise and no refault per thread. Beyond
+  // exit_dirty_kept they go back now, as a heap nobody adopts keeps what it holds.
+  if (heap->dirty_bytes > exit_dirty_kept) release_idle_memory(heap);
   tls_heap = &empty_heap;
   MutexLock guard(abandoned_lock);
   heap->next_abandoned = abandoned_head;

@@ -49,20 +49,24 @@ void fork_prepare() noexcept;
 void fork_parent() noexcept;
 void fork_child() noexcept;
 
-// Called at thread exit (also registered as a pthread key destructor by start()): empty
-// pages and segments go back, the rest of the thread's heap waits for adoption by the
-// next new thread. Frees from other threads into it stay valid meanwhile.
+// Called at thread exit (also registered as a pthread key destructor by start()): the
+// thread's held-back remote frees are pushed, its current pages settled, and the heap
+// waits for adoption by the next new thread with its freed pages still resident (up to
+// exit_dirty_kept; beyond that they and its empty segments go back now). Frees from
+// other threads into it stay valid meanwhile.
 void thread_exit() noexcept;
 
 // Freed pages a thread's heap keeps resident (new pages of any class take them first): each
 // segment's for dirty_page_delay_ms after the first of them was freed, then all of that
 // segment's go back (checked as pages are made or freed: an idle thread keeps them until
-// trim() or its exit);
+// trim(), and an exited thread's heap until its adopter makes or frees pages);
 // never more than dirty_page_budget bytes: beyond it a freed page goes back at once.
 // A program that frees a phase's blocks and allocates the next phase's, of any size,
 // reuses the memory without page faults; memory not reused soon goes back.
 inline constexpr std::size_t dirty_page_budget = std::size_t{256} << 20;
 inline constexpr std::uint64_t dirty_page_delay_ms = 50;
+// What an exiting thread's heap keeps of its freed pages for the thread that adopts it.
+inline constexpr std::size_t exit_dirty_kept = std::size_t{4} << 20;
 
 // Freed large blocks (above 1 MiB, or grown by realloc past 128 KiB) kept committed for reuse: blocks of up to
 // large_cache_entry_limit bytes, at most large_cache_limit in all, each for at most
