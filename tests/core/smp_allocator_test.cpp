@@ -4,6 +4,7 @@
 #include <zheap/smp_allocator.hpp>
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,8 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "smp/size_classes.hpp"
@@ -328,6 +331,64 @@ TEST(SmpAllocator, FreedLargeBlocksAreReused) {
   void* b = smp::allocate(3 * MiB, 16);
   EXPECT_EQ(a, b);  // the cache's newest entry that fits
   smp::release(b);
+}
+
+// A large block reused by a smaller one keeps its predecessor's committed tail (less than
+// the trim threshold); freed when the cache is short of room, it gives back that tail
+// rather than pushing an older entry out whole.
+TEST(SmpAllocator, AFullLargeCacheTakesBackAnInheritedTailBeforeEvicting) {
+  smp::trim();
+  void* big = smp::allocate(3 * MiB + 512 * 1024, 16);
+  ASSERT_NE(big, nullptr);
+  smp::release(big);
+  void* smaller = smp::allocate(2 * MiB + 768 * 1024, 16);
+  ASSERT_EQ(smaller, big);  // reused, with 768 KiB of committed tail beyond what it asked for
+  std::vector<void*> fill;  // untouched: committed, not resident
+  for (int i = 0; i < 3; ++i) fill.push_back(smp::allocate(15 * MiB, 16));
+  for (void* p : fill) ASSERT_NE(p, nullptr);
+  for (void* p : fill) smp::release(p);
+  const std::size_t filled = smp::stats().cached_large_bytes;
+  ASSERT_GE(filled, 45 * MiB);
+  ASSERT_GT(filled + 3 * MiB + 512 * 1024, smp::large_cache_limit);  // the big tail would not fit
+  smp::release(smaller);
+  const std::size_t cached = smp::stats().cached_large_bytes;
+  EXPECT_GE(cached, filled + 2 * MiB + 768 * 1024);  // nothing evicted
+  EXPECT_LT(cached, filled + 2 * MiB + 768 * 1024 + 64 * 1024);  // the tail went back
+  smp::trim();
+}
+
+// Pages a block grows into by realloc are faulted in with the growth (one system call),
+// not one page fault at a time as they are written.
+TEST(SmpAllocator, PagesAReallocGrowsIntoAreResidentAtOnce) {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  void* probe = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(probe, MAP_FAILED);
+  const bool kernel_populates = ::madvise(probe, page, MADV_POPULATE_WRITE) == 0;
+  ::munmap(probe, page);
+  if (!kernel_populates) GTEST_SKIP() << "no MADV_POPULATE_WRITE (Linux < 5.14)";
+  smp::trim();  // no cached block: the grown ones are fresh memory
+  auto resident_pages = [page](void* p, std::size_t len) {
+    const auto begin = reinterpret_cast<std::uintptr_t>(p) & ~static_cast<std::uintptr_t>(page - 1);
+    const auto end = reinterpret_cast<std::uintptr_t>(p) + len;
+    std::vector<unsigned char> in_core((end - begin + page - 1) / page);
+    EXPECT_EQ(::mincore(reinterpret_cast<void*>(begin), end - begin, in_core.data()), 0);
+    std::size_t count = 0;
+    for (unsigned char c : in_core) count += c & 1;
+    return std::make_pair(count, in_core.size());
+  };
+  void* p = smp::allocate(100 * 1024, 16);
+  std::memset(p, 5, 100 * 1024);
+  p = smp::reallocate(p, 300 * 1024);  // becomes a large block
+  ASSERT_NE(p, nullptr);
+  auto [resident, pages] = resident_pages(p, 300 * 1024);
+  EXPECT_EQ(resident, pages);
+  p = smp::reallocate(p, 700 * 1024);  // grows in place
+  ASSERT_NE(p, nullptr);
+  std::tie(resident, pages) = resident_pages(p, 700 * 1024);
+  EXPECT_EQ(resident, pages);
+  EXPECT_EQ(static_cast<unsigned char*>(p)[100 * 1024 - 1], 5);
+  smp::release(p);
+  smp::trim();
 }
 
 // Blocks above 8 KiB live in 512 KiB pages; freed, those pages stay resident up to the

@@ -10,7 +10,9 @@
 // slices) above. A block's page is found by masking its address (segments are aligned),
 // so free and usable size are O(1) without headers. Blocks above 1 MiB (and those realloc
 // grows past 128 KiB, which then grow in place) get a span of their own, committed to
-// the page; up to 48 MiB of freed ones are kept for reuse, each 200 ms at most.
+// the page (pages realloc grows into are faulted in at once, up to 1 MiB a growth); up
+// to 48 MiB of freed ones are kept for reuse, each 200 ms at most; short of room, a
+// freed block first gives back the tail it inherited from a bigger predecessor.
 // Thread safety: allocation pops from the calling thread's page (no lock, no atomic).
 // A free by the owning thread pushes on the page's list; a free by any other thread
 // pushes on the page's atomic list (one CAS; blocks up to 8 KiB are held back by the

@@ -90,6 +90,16 @@ void* remap(void* p, std::size_t old_len, std::size_t new_len, bool may_move) no
 
 void decommit(void* p, std::size_t len) noexcept { ::madvise(p, len, MADV_DONTNEED); }
 
+bool populate_write(void* p, std::size_t len) noexcept {
+#ifdef MADV_POPULATE_WRITE
+  return ::madvise(p, len, MADV_POPULATE_WRITE) == 0;
+#else
+  (void)p;
+  (void)len;
+  return false;
+#endif
+}
+
 bool protect_none(void* p, std::size_t len) noexcept { return ::mprotect(p, len, PROT_NONE) == 0; }
 bool protect_read_write(void* p, std::size_t len) noexcept {
   return ::mprotect(p, len, PROT_READ | PROT_WRITE) == 0;

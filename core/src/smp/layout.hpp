@@ -100,6 +100,10 @@ struct Segment {
   std::size_t span_len = 0;
   std::uintptr_t data = 0;        // the block
   std::uintptr_t commit_end = 0;  // [this, commit_end) is read-write; usable = commit_end - data
+  // The end of what the block's holder last asked for (page aligned, <= commit_end): a
+  // block reused from the large cache keeps the committed (resident) tail of a bigger
+  // predecessor beyond it, which the cache takes back first when it runs short of room.
+  std::uintptr_t used_end = 0;
   std::uint64_t cached_since_ms = 0;  // when it entered the large-block cache (os::monotonic_milliseconds)
 };
 

@@ -72,7 +72,8 @@ inline constexpr std::size_t exit_dirty_kept = std::size_t{4} << 20;
 // large_cache_entry_limit bytes, at most large_cache_limit in all, each for at most
 // large_cache_hold_ms (a program that frees a batch of big buffers and allocates the next
 // one skips the page faults; aged entries go back at the next large allocation or free,
-// the oldest at once when the limit is reached). Nothing is kept for good: the limit
+// the oldest at once when the limit is reached, after the freed block's own committed
+// tail beyond what its last holder asked for). Nothing is kept for good: the limit
 // bounds what a phase of big blocks leaves resident beside the next phase.
 inline constexpr std::size_t large_cache_entry_limit = std::size_t{16} << 20;
 inline constexpr std::size_t large_cache_limit = std::size_t{48} << 20;
