@@ -100,18 +100,31 @@ constexpr std::uintptr_t kCfaFromRbp = 1;
 // memoised (they take the rule cache, as without a memo).
 constexpr std::size_t kMemoFrames = 64;
 
-// One per thread slot (thread_slot.hpp): slots are shared beyond kThreadSlots threads, and
-// a capture may interrupt another on the same thread (a signal handler that allocates),
-// so a walk takes its memo with a try-lock and walks without one when it is busy.
+// Frames that miss the memo (the inner ones, whose stack pointers move from capture to
+// capture) are mostly the same few return addresses again: the allocator's own frames and
+// the program's allocation wrappers. Each memo keeps a small direct-mapped cache of the
+// rules it looked up last, dense and hot in L1, in front of the process-wide rule cache
+// (a 1 MiB table whose slots are spread apart by the hash: a cache miss per lookup).
+struct RecentRule {
+  std::uintptr_t pc;  // 0: empty (no return address is 0; a walk stops there)
+  std::uint64_t rule;
+};
+constexpr std::size_t kRecentRules = 256;
+
+// One per thread slot (thread_slot.hpp), used only by a thread that holds its slot
+// exclusively (the first kThreadSlots threads of the process; later ones walk without a
+// memo, as before it existed): taking a memo shared between threads would need a locked
+// instruction, whose store-buffer drain cost a fifth of the walk on sqlite. `busy` only
+// guards against the thread itself: a capture in a signal handler that interrupted one.
 // Two buffers: the walk reads the previous capture from one while writing the new one
-// into the other. A fork while another thread holds its memo leaves that memo busy in the
-// child: its slot then walks without one (slower, still exact).
+// into the other.
 struct alignas(64) StackMemo {
   std::atomic<bool> busy{false};
   std::uint8_t previous = 0;  // which buffer holds the previous capture
   std::uint32_t previous_count = 0;
   std::uint64_t generation = 0;  // the rule cache's generation it was made with
   MemoFrame frames[2][kMemoFrames]{};
+  RecentRule recent[kRecentRules]{};
 };
 
 constinit StackMemo memos[kThreadSlots];
@@ -122,12 +135,16 @@ constinit StackMemo memos[kThreadSlots];
 class MemoLease {
  public:
   explicit MemoLease(std::uint64_t generation) noexcept {
+    if (!thread_slot_is_exclusive()) return;
     StackMemo* memo = &memos[thread_slot()];
-    if (memo->busy.exchange(true, std::memory_order_acquire)) return;
+    if (memo->busy.load(std::memory_order_relaxed)) return;  // we interrupted our own capture
+    memo->busy.store(true, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // flag first, then the memo's use
     memo_ = memo;
     if (memo->generation != generation) {  // rules were forgotten (dlclose): outcomes may differ
       memo->generation = generation;
       memo->previous_count = 0;
+      for (RecentRule& entry : memo->recent) entry = RecentRule{};
     }
     previous_ = memo->frames[memo->previous];
     previous_count_ = memo->previous_count;
@@ -142,7 +159,8 @@ class MemoLease {
     } else {
       memo_->previous_count = 0;
     }
-    memo_->busy.store(false, std::memory_order_release);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the memo's use, then the flag
+    memo_->busy.store(false, std::memory_order_relaxed);
   }
 
   MemoLease(const MemoLease&) = delete;
@@ -157,6 +175,17 @@ class MemoLease {
     if (step.sp != sp || step.pc != pc) return nullptr;
     if ((step.cfa_and_flag & kCfaFromRbp) != 0 && step.rbp != rbp) return nullptr;
     return &step;
+  }
+
+  // The packed rule at `pc`: from the memo's recent rules, else from the process cache.
+  std::uint64_t rule_at(std::uintptr_t pc, FrameRuleCache& cache) noexcept {
+    if (memo_ == nullptr) return cache.packed_rule_at(pc);
+    RecentRule& entry = memo_->recent[(pc * 0x9E3779B97F4A7C15ull) >> 56];
+    static_assert(kRecentRules == 256, "the index above takes the hash's top 8 bits");
+    if (entry.pc == pc) return entry.rule;
+    const std::uint64_t rule = cache.packed_rule_at(pc);
+    entry = RecentRule{pc, rule};
+    return rule;
   }
 
   void record(const MemoFrame& step) noexcept {
@@ -205,7 +234,7 @@ extern "C" __attribute__((visibility("hidden"), used)) std::size_t zheap_debug_w
       // walk's start (the other checks passed when the memo was made).
       if (cfa - stack_start > kMaxStackSpan) goto fallback;
     } else {
-      const std::uint64_t rule = cache.packed_rule_at(pc);
+      const std::uint64_t rule = memo.rule_at(pc, cache);
       const FrameRule::Kind kind = FrameRule::packed_kind(rule);
       if (kind == FrameRule::Kind::end_of_stack) {
         memo.record({pc, sp, rbp, 0, 0});

@@ -16,7 +16,7 @@
 // the previous capture takes that step's outcome instead of a rule lookup. The stack is
 // still read at every frame, so the result is exactly the plain walk's.
 //
-// Safe inside malloc: no allocation, no blocking lock (the memo is try-locked), only
+// Safe inside malloc: no allocation, no lock (the memo is the thread's own), only
 // thread_slot()'s initial-exec TLS; the first capture through a given return address
 // reads its CFI (libgcc's FDE lookup, as _Unwind_Backtrace does).
 // x86-64 Linux only.
