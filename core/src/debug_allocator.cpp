@@ -244,11 +244,16 @@ struct DebugAllocator::Impl {
   // Quarantine::kMaxEvicted entries.
   void evict_all(Quarantine::Entry* leaving, std::size_t count) noexcept {
     // Blocks leaving were freed long ago: their table slots and poison are cold. Their
-    // loads are started a few blocks ahead, so that the misses overlap.
+    // loads are started a few blocks ahead, so that the misses overlap: the first few
+    // cache lines of the poison (most blocks are small; the hardware prefetcher takes
+    // over along a large one once it has seen a few lines).
     constexpr std::size_t kAhead = 4;
+    constexpr std::size_t kPoisonLinesAhead = 8;
     const auto prefetch = [&](const Quarantine::Entry& entry) {
       blocks.prefetch(entry.address);
-      __builtin_prefetch(reinterpret_cast<const void*>(entry.address));
+      const std::size_t lines = std::min<std::size_t>(kPoisonLinesAhead, (entry.bytes + 63) / 64);
+      for (std::size_t line = 0; line < lines; ++line)
+        __builtin_prefetch(reinterpret_cast<const void*>(entry.address + line * 64));
     };
     for (;;) {
       for (std::size_t i = 0; i < count && i < kAhead; ++i) prefetch(leaving[i]);

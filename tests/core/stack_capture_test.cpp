@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <functional>
 #include <thread>
@@ -245,6 +246,71 @@ TEST(StackCapture, ForgottenRulesAreReadAgainAndStillMatch) {
   expect_same_stacks(again, 13);
   EXPECT_GT(frame_rule_cache().cached_count(), 3u);
   EXPECT_EQ(again.fallbacks, 0u);
+}
+
+// Two callers of the same shape: recurse() below either runs at the same stack pointers
+// with the same return addresses, so the walker's memo of the previous capture matches
+// every inner frame, and the stacks part only at the return address into the caller.
+__attribute__((noinline)) int first_caller(BothStacks* out) {
+  const int result = recurse(6, out);
+  __asm__ volatile("" ::: "memory");
+  return result + 1;
+}
+__attribute__((noinline)) int second_caller(BothStacks* out) {
+  const int result = recurse(6, out);
+  __asm__ volatile("" ::: "memory");
+  return result + 2;
+}
+
+TEST(StackCapture, ConsecutiveCapturesThatPartOnlyFarOutStayExact) {
+  // Alternating, so each capture follows one whose inner frames are identical and whose
+  // outer ones are not: the walk must read where the stacks part, not reuse the memo.
+  // One loop, kept a loop: each caller is called from one call site.
+  BothStacks stacks[6];
+  NO_UNROLL
+  for (std::size_t i = 0; i < 6; ++i) {
+    if (i % 2 == 0) first_caller(&stacks[i]);
+    else second_caller(&stacks[i]);
+    expect_same_stacks(stacks[i], 10);
+  }
+  EXPECT_EQ(stacks[2].fast_frames(), stacks[0].fast_frames());
+  EXPECT_EQ(stacks[3].fast_frames(), stacks[1].fast_frames());
+  EXPECT_NE(stacks[0].fast_frames(), stacks[1].fast_frames());
+}
+
+TEST(StackCapture, ConsecutiveCapturesFromRbpBasedFramesOfOtherSizesStayExact) {
+  // recurse_with_alloca's frames take their CFA from rbp; with another depth they sit at
+  // other stack pointers and hold other rbp values, interleaved with plain captures.
+  for (int round = 0; round < 3; ++round) {
+    for (int depth : {4, 6, 4, 5}) {
+      BothStacks stacks;
+      recurse_with_alloca(depth, &stacks);
+      expect_same_stacks(stacks, static_cast<std::size_t>(depth) + 3);
+      EXPECT_EQ(stacks.fallbacks, 0u);
+      BothStacks plain;
+      recurse(depth, &plain);
+      expect_same_stacks(plain, static_cast<std::size_t>(depth) + 3);
+    }
+  }
+}
+
+TEST(StackCapture, ManyThreadsCapturingAtOnceStayExact) {
+  // Many threads capture at once from different depths; each result must match libgcc.
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([t, &mismatches] {
+      for (int i = 0; i < 200; ++i) {
+        BothStacks stacks;
+        if ((i + t) % 3 == 0) first_caller(&stacks);
+        else if ((i + t) % 3 == 1) second_caller(&stacks);
+        else recurse(t + i % 5, &stacks);
+        if (stacks.fast_frames() != stacks.reference_frames()) ++mismatches;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 }  // namespace

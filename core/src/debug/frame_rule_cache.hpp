@@ -72,6 +72,10 @@ class FrameRuleCache {
                       std::memory_order_release);
   }
 
+  // Changes whenever invalidate() is called: anything derived from this cache's rules
+  // (the stack walker's memo of the previous capture) is stale once it moves.
+  std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+
   // How many addresses hold a rule of this generation (for tests; walks the table).
   std::size_t cached_count() const noexcept;
 

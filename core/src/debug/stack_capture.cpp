@@ -1,6 +1,7 @@
 #include "debug/stack_capture.hpp"
 
 #include "debug/frame_rule_cache.hpp"
+#include "debug/thread_slot.hpp"
 
 #include <atomic>
 
@@ -70,6 +71,139 @@ __attribute__((noinline)) std::size_t unwind_from(std::uintptr_t first, std::uin
   return count;
 }
 
+// ---- the memo of the previous capture
+//
+// Consecutive captures on a thread mostly share their outer frames (the same loop in the
+// same function called from the same place), and a step's outcome depends only on the
+// frame's state: its return address, its stack pointer, and rbp where the rule computes
+// the CFA from rbp. The memo keeps, per thread slot, what each step of the previous
+// capture came to (the CFA and where rbp was saved); a frame whose state equals the
+// previous capture's frame at the same stack pointer takes that outcome instead of a
+// rule-cache lookup and its checks. The return addresses and saved rbp values are still
+// read from the stack at every step, so the result is exactly what the plain walk gives:
+// the memo skips computing the rule, never reading the stack. What is saved is the
+// lookup's dependent loads (hash, slot, rule: a likely L2/L3 miss per frame on a large
+// program), and because a memo hit's next address does not depend on the stack word just
+// loaded, the loads of consecutive frames overlap.
+
+// One step of a walk: the frame's state, and where its rule took the walk.
+struct MemoFrame {
+  std::uintptr_t pc;
+  std::uintptr_t sp;
+  std::uintptr_t rbp;           // compared only when the CFA came from rbp
+  std::uintptr_t cfa_and_flag;  // the CFA, bit 0 set when computed from rbp; 0: the stack ended here
+  std::uintptr_t rbp_saved_at;  // where the frame saved its caller's rbp; 0 when it did not
+};
+constexpr std::uintptr_t kCfaFromRbp = 1;
+
+// The allocator asks for 30 + a few frames of its own; deeper steps are simply not
+// memoised (they take the rule cache, as without a memo).
+constexpr std::size_t kMemoFrames = 64;
+
+// Frames that miss the memo (the inner ones, whose stack pointers move from capture to
+// capture) are mostly the same few return addresses again: the allocator's own frames and
+// the program's allocation wrappers. Each memo keeps a small direct-mapped cache of the
+// rules it looked up last, dense and hot in L1, in front of the process-wide rule cache
+// (a 1 MiB table whose slots are spread apart by the hash: a cache miss per lookup).
+struct RecentRule {
+  std::uintptr_t pc;  // 0: empty (no return address is 0; a walk stops there)
+  std::uint64_t rule;
+};
+constexpr std::size_t kRecentRules = 256;
+
+// One per thread slot (thread_slot.hpp), used only by a thread that holds its slot
+// exclusively (the first kThreadSlots threads of the process; later ones walk without a
+// memo, as before it existed): taking a memo shared between threads would need a locked
+// instruction, whose store-buffer drain cost a fifth of the walk on sqlite. `busy` only
+// guards against the thread itself: a capture in a signal handler that interrupted one.
+// Two buffers: the walk reads the previous capture from one while writing the new one
+// into the other.
+struct alignas(64) StackMemo {
+  std::atomic<bool> busy{false};
+  std::uint8_t previous = 0;  // which buffer holds the previous capture
+  std::uint32_t previous_count = 0;
+  std::uint64_t generation = 0;  // the rule cache's generation it was made with
+  MemoFrame frames[2][kMemoFrames]{};
+  RecentRule recent[kRecentRules]{};
+};
+
+constinit StackMemo memos[kThreadSlots];
+
+// A walk's use of the calling thread's memo: the lookups, the recording, and at the end
+// either commit() (the new capture becomes the previous one) or, on a fallback, nothing
+// (the memo is emptied: a walk that fell back has no complete record).
+class MemoLease {
+ public:
+  explicit MemoLease(std::uint64_t generation) noexcept {
+    if (!thread_slot_is_exclusive()) return;
+    StackMemo* memo = &memos[thread_slot()];
+    if (memo->busy.load(std::memory_order_relaxed)) return;  // we interrupted our own capture
+    memo->busy.store(true, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // flag first, then the memo's use
+    memo_ = memo;
+    if (memo->generation != generation) {  // rules were forgotten (dlclose): outcomes may differ
+      memo->generation = generation;
+      memo->previous_count = 0;
+      for (RecentRule& entry : memo->recent) entry = RecentRule{};
+    }
+    previous_ = memo->frames[memo->previous];
+    previous_count_ = memo->previous_count;
+    fresh_ = memo->frames[memo->previous ^ 1];
+  }
+
+  ~MemoLease() {
+    if (memo_ == nullptr) return;
+    if (committed_) {
+      memo_->previous ^= 1;
+      memo_->previous_count = static_cast<std::uint32_t>(fresh_count_);
+    } else {
+      memo_->previous_count = 0;
+    }
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the memo's use, then the flag
+    memo_->busy.store(false, std::memory_order_relaxed);
+  }
+
+  MemoLease(const MemoLease&) = delete;
+  MemoLease& operator=(const MemoLease&) = delete;
+
+  // The previous capture's step from this same state, or nullptr. Stack pointers grow
+  // along a walk, so one cursor moving forward finds the candidate.
+  const MemoFrame* previous_step(std::uintptr_t pc, std::uintptr_t sp, std::uintptr_t rbp) noexcept {
+    while (cursor_ < previous_count_ && previous_[cursor_].sp < sp) ++cursor_;
+    if (cursor_ == previous_count_) return nullptr;
+    const MemoFrame& step = previous_[cursor_];
+    if (step.sp != sp || step.pc != pc) return nullptr;
+    if ((step.cfa_and_flag & kCfaFromRbp) != 0 && step.rbp != rbp) return nullptr;
+    return &step;
+  }
+
+  // The packed rule at `pc`: from the memo's recent rules, else from the process cache.
+  std::uint64_t rule_at(std::uintptr_t pc, FrameRuleCache& cache) noexcept {
+    if (memo_ == nullptr) return cache.packed_rule_at(pc);
+    RecentRule& entry = memo_->recent[(pc * 0x9E3779B97F4A7C15ull) >> 56];
+    static_assert(kRecentRules == 256, "the index above takes the hash's top 8 bits");
+    if (entry.pc == pc) return entry.rule;
+    const std::uint64_t rule = cache.packed_rule_at(pc);
+    entry = RecentRule{pc, rule};
+    return rule;
+  }
+
+  void record(const MemoFrame& step) noexcept {
+    if (memo_ != nullptr && fresh_count_ < kMemoFrames) fresh_[fresh_count_++] = step;
+  }
+
+  void commit() noexcept { committed_ = true; }
+
+ private:
+  StackMemo* memo_ = nullptr;
+  const MemoFrame* previous_ = nullptr;
+  std::size_t previous_count_ = 0;
+  std::size_t cursor_ = 0;
+  MemoFrame* fresh_ = nullptr;
+  std::size_t fresh_count_ = 0;
+  bool committed_ = false;
+};
+
 }  // namespace
 
 extern "C" __attribute__((visibility("hidden"), used)) std::size_t zheap_debug_walk_stack(
@@ -80,6 +214,7 @@ extern "C" __attribute__((visibility("hidden"), used)) std::size_t zheap_debug_w
   const std::size_t first_skip = skip;
   const std::uintptr_t stack_start = sp;
   FrameRuleCache& cache = frame_rule_cache();
+  MemoLease memo(cache.generation());
   std::size_t count = 0;
   for (std::size_t depth = 0; count < max && depth < kMaxStackFrames + skip; ++depth) {
     if (skip > 0) {
@@ -88,23 +223,39 @@ extern "C" __attribute__((visibility("hidden"), used)) std::size_t zheap_debug_w
       frames[count++] = pc;
       if (count == max) break;
     }
-    const std::uint64_t rule = cache.packed_rule_at(pc);
-    const FrameRule::Kind kind = FrameRule::packed_kind(rule);
-    if (kind == FrameRule::Kind::end_of_stack) break;
-    if (kind != FrameRule::Kind::step) goto fallback;
-    {
-      const std::uintptr_t base = FrameRule::packed_cfa_from_rbp(rule) ? rbp : sp;
-      const std::uintptr_t cfa = base + static_cast<std::uintptr_t>(FrameRule::packed_cfa_offset(rule));
-      if (cfa <= sp || cfa - stack_start > kMaxStackSpan || (cfa & 7) != 0) goto fallback;
-      if (FrameRule::packed_rbp_saved(rule)) {
-        const std::uintptr_t saved_at = cfa + static_cast<std::uintptr_t>(FrameRule::packed_rbp_offset(rule));
-        rbp = *reinterpret_cast<const std::uintptr_t*>(saved_at);
+    std::uintptr_t cfa;
+    std::uintptr_t rbp_saved_at;
+    if (const MemoFrame* known = memo.previous_step(pc, sp, rbp)) {
+      memo.record({pc, sp, rbp, known->cfa_and_flag, known->rbp_saved_at});
+      if (known->cfa_and_flag == 0) break;  // end of stack
+      cfa = known->cfa_and_flag & ~kCfaFromRbp;
+      rbp_saved_at = known->rbp_saved_at;
+      // The one check that depends on more than the frame's state: the span from this
+      // walk's start (the other checks passed when the memo was made).
+      if (cfa - stack_start > kMaxStackSpan) goto fallback;
+    } else {
+      const std::uint64_t rule = memo.rule_at(pc, cache);
+      const FrameRule::Kind kind = FrameRule::packed_kind(rule);
+      if (kind == FrameRule::Kind::end_of_stack) {
+        memo.record({pc, sp, rbp, 0, 0});
+        break;
       }
-      pc = *reinterpret_cast<const std::uintptr_t*>(cfa - 8);
-      sp = cfa;
-      if (pc == 0) break;  // some outermost frames end the chain with a zero return address
+      if (kind != FrameRule::Kind::step) goto fallback;
+      const bool from_rbp = FrameRule::packed_cfa_from_rbp(rule);
+      const std::uintptr_t base = from_rbp ? rbp : sp;
+      cfa = base + static_cast<std::uintptr_t>(FrameRule::packed_cfa_offset(rule));
+      if (cfa <= sp || cfa - stack_start > kMaxStackSpan || (cfa & 7) != 0) goto fallback;
+      rbp_saved_at = FrameRule::packed_rbp_saved(rule)
+                         ? cfa + static_cast<std::uintptr_t>(FrameRule::packed_rbp_offset(rule))
+                         : 0;
+      memo.record({pc, sp, rbp, cfa | (from_rbp ? kCfaFromRbp : 0), rbp_saved_at});
     }
+    if (rbp_saved_at != 0) rbp = *reinterpret_cast<const std::uintptr_t*>(rbp_saved_at);
+    pc = *reinterpret_cast<const std::uintptr_t*>(cfa - 8);
+    sp = cfa;
+    if (pc == 0) break;  // some outermost frames end the chain with a zero return address
   }
+  memo.commit();
   return count;
 
 fallback:

@@ -21,4 +21,10 @@ inline constexpr std::size_t kThreadSlots = 64;
 // The calling thread's slot, in [0, kThreadSlots). No allocation, no lock.
 std::size_t thread_slot() noexcept;
 
+// Whether the calling thread is the only one that will ever be given its slot: true for
+// the first kThreadSlots threads of the process (slots are handed out in turn and never
+// twice until the count wraps). Per-slot state such a thread keeps needs no lock against
+// other threads, only against itself (a signal handler on the same thread).
+bool thread_slot_is_exclusive() noexcept;
+
 }  // namespace zheap::debug
