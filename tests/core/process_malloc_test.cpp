@@ -16,18 +16,18 @@
 namespace {
 
 // The question is about link order. A malloc put in front on purpose (LD_PRELOAD: the
-// zheap shim, valgrind; or AddressSanitizer's interceptors) rightly wins, so these checks
-// then have nothing to say.
-#if defined(__SANITIZE_ADDRESS__)  // g++
-#define ZHEAP_UNDER_ASAN 1
-#elif defined(__has_feature)       // clang
-#if __has_feature(address_sanitizer)
-#define ZHEAP_UNDER_ASAN 1
+// zheap shim, valgrind; or the interceptors of AddressSanitizer or ThreadSanitizer) rightly
+// wins, so these checks then have nothing to say.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)  // g++
+#define ZHEAP_UNDER_SANITIZER 1
+#elif defined(__has_feature)                                        // clang
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define ZHEAP_UNDER_SANITIZER 1
 #endif
 #endif
 
 bool malloc_replaced_on_purpose() {
-#if defined(ZHEAP_UNDER_ASAN)
+#if defined(ZHEAP_UNDER_SANITIZER)
   return true;
 #else
   const char* preload = std::getenv("LD_PRELOAD");
