@@ -606,8 +606,8 @@ void flush_all_remote(Heap* heap) noexcept {
   }
 }
 
-[[gnu::noinline]] void remote_free(Page* p, Block* b) noexcept {
-  Heap* heap = tls_heap;
+// `heap`: the calling thread's (release() has read it already).
+[[gnu::noinline]] void remote_free(Heap* heap, Page* p, Block* b) noexcept {
   // A thread without a heap has nowhere to hold frees; big blocks are few a page, and
   // held back they would keep much memory from their owner.
   if (heap == &empty_heap || p->block_size > single_slice_class_limit) return push_remote(p, b, b);
@@ -942,7 +942,7 @@ void release(void* ptr) noexcept {
     return;
   }
   if (s->kind == SegmentKind::large) return release_large(s);
-  remote_free(p, b);
+  remote_free(heap, p, b);
 }
 
 void release_sized(void* ptr, std::size_t) noexcept { release(ptr); }
