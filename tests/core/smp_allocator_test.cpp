@@ -261,6 +261,36 @@ TEST(SmpAllocator, RemoteFreesArePushedInBatches) {
   for (void* p : seen) smp::release(p);
 }
 
+// A thread that frees other threads' blocks without ever allocating (a consumer) holds
+// them back in batches too: it gets a heap at its first remote free.
+TEST(SmpAllocator, AThreadThatOnlyFreesHoldsRemoteFreesInBatches) {
+  std::vector<void*> blocks;
+  std::atomic<int> stage{0};  // 1: blocks made; 2: freer done
+  std::thread owner([&] {  // lives on while the other thread frees (see above)
+    for (int i = 0; i < 3; ++i) blocks.push_back(smp::allocate(48, 16));
+    stage = 1;
+    while (stage != 2) std::this_thread::yield();
+  });
+  while (stage != 1) std::this_thread::yield();
+  std::size_t held = 0;
+  std::thread freer([&] {
+    for (void* p : blocks) smp::release(p);
+    held = smp::stats().remote_held_blocks;
+  });
+  freer.join();  // its exit pushes what it held
+  stage = 2;
+  owner.join();
+  EXPECT_EQ(held, blocks.size());
+  // The owner's heap, adopted by the next thread, has the three blocks back.
+  std::set<void*> seen;
+  std::thread adopter([&] {
+    for (int i = 0; i < 3000; ++i) seen.insert(smp::allocate(48, 16));
+  });
+  adopter.join();
+  for (void* p : blocks) EXPECT_EQ(seen.count(p), 1u);
+  for (void* p : seen) smp::release(p);
+}
+
 TEST(SmpAllocator, BlocksOfAnExitedThreadStayValidAndCanBeFreedElsewhere) {
   std::vector<void*> blocks;
   std::thread([&] {

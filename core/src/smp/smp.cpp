@@ -608,9 +608,16 @@ void flush_all_remote(Heap* heap) noexcept {
 
 // `heap`: the calling thread's (release() has read it already).
 [[gnu::noinline]] void remote_free(Heap* heap, Page* p, Block* b) noexcept {
-  // A thread without a heap has nowhere to hold frees; big blocks are few a page, and
-  // held back they would keep much memory from their owner.
-  if (heap == &empty_heap || p->block_size > single_slice_class_limit) return push_remote(p, b, b);
+  // Big blocks are few a page, and held back they would keep much memory from their owner.
+  if (p->block_size > single_slice_class_limit) return push_remote(p, b, b);
+  if (heap == &empty_heap) [[unlikely]] {
+    // A thread that only frees (a consumer) gets a heap to hold its frees in: pushed one
+    // at a time they would cost a CAS each on the line the owner allocates from, and an
+    // announcement each time the owner has looked. The heap may be an adopted one that
+    // owns `b`: free it again, as the heap's thread.
+    if (start_thread_heap() == nullptr) return push_remote(p, b, b);
+    return release(b);
+  }
   const std::size_t size_class = p->size_class;
   RemoteBatch& batch = heap->remote[size_class];
   if (batch.page != p) {
