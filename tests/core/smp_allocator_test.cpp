@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -289,6 +290,88 @@ TEST(SmpAllocator, AThreadThatOnlyFreesHoldsRemoteFreesInBatches) {
   adopter.join();
   for (void* p : blocks) EXPECT_EQ(seen.count(p), 1u);
   for (void* p : seen) smp::release(p);
+}
+
+// The blocks of one whole 64 KiB page of `block_size` (not the thread's current page),
+// allocated by the calling thread (after a trim, so that an adopted heap's empty pages
+// are gone); the other blocks made on the way stay allocated, in `others`.
+std::vector<void*> a_whole_page_of(std::size_t block_size, std::vector<void*>& others) {
+  smp::trim();
+  const std::size_t per_page = (std::size_t{64} << 10) / block_size;
+  const auto page_of = [](void* p) { return reinterpret_cast<std::uintptr_t>(p) >> 16; };
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < 4 * per_page; ++i) blocks.push_back(smp::allocate(block_size, 16));
+  std::vector<void*> page;
+  for (void* p : blocks) {
+    const bool whole = std::count_if(blocks.begin(), blocks.end(), [&](void* q) { return page_of(q) == page_of(p); }) ==
+                       static_cast<std::ptrdiff_t>(per_page);
+    if (page.empty() && whole && page_of(p) != page_of(blocks.back())) {
+      for (void* q : blocks) {
+        if (page_of(q) == page_of(p)) page.push_back(q);
+      }
+    }
+  }
+  for (void* p : blocks) {
+    if (std::find(page.begin(), page.end(), p) == page.end()) others.push_back(p);
+  }
+  return page;
+}
+
+// A page with free blocks of its own (here: freed locally) keeps the blocks other threads
+// free into it on its remote list until it runs dry, then takes them all: none is lost
+// or handed out twice.
+TEST(SmpAllocator, RemoteFreesIntoAPageWithFreeBlocksAreTakenWhenItRunsDry) {
+  constexpr std::size_t size = 3072;
+  std::vector<void*> page, others, again;
+  std::atomic<int> stage{0};  // 1: blocks made and some freed locally; 2: freer done
+  std::thread owner([&] {  // lives on while the other thread frees
+    page = a_whole_page_of(size, others);
+    for (std::size_t i = 0; i < 5; ++i) smp::release(page[i]);
+    stage = 1;
+    while (stage != 2) std::this_thread::yield();
+    smp::release(smp::allocate(2500, 16));  // a new page: the heap looks at its announced pages
+    for (int i = 0; i < 200; ++i) again.push_back(smp::allocate(size, 16));
+    for (void* p : again) smp::release(p);
+    for (void* p : others) smp::release(p);
+  });
+  while (stage != 1) std::this_thread::yield();
+  ASSERT_GE(page.size(), 20u);
+  std::thread freer([&] {
+    for (std::size_t i = 5; i < 15; ++i) smp::release(page[i]);
+  });  // its exit pushes them
+  freer.join();
+  stage = 2;
+  owner.join();
+  EXPECT_EQ(std::set<void*>(again.begin(), again.end()).size(), again.size());
+  for (std::size_t i = 0; i < 15; ++i) EXPECT_EQ(std::count(again.begin(), again.end(), page[i]), 1) << i;
+  for (std::size_t i = 15; i < page.size(); ++i) smp::release(page[i]);
+}
+
+// When other threads free the last blocks out of a page that has free blocks, the owner
+// takes them at once and gives the page back: its slices serve the next page of any class.
+TEST(SmpAllocator, APageWhoseLastBlocksComeBackFromAnotherThreadIsGivenBack) {
+  constexpr std::size_t size = 3584;
+  std::vector<void*> page, others;
+  void* probe = nullptr;
+  std::atomic<int> stage{0};
+  std::thread owner([&] {
+    page = a_whole_page_of(size, others);
+    for (std::size_t i = 0; i < page.size() / 2; ++i) smp::release(page[i]);
+    stage = 1;
+    while (stage != 2) std::this_thread::yield();
+    probe = smp::allocate(2500, 16);  // a new page of another class: the freed page's slice
+    smp::release(probe);
+    for (void* p : others) smp::release(p);
+  });
+  while (stage != 1) std::this_thread::yield();
+  ASSERT_GE(page.size(), 16u);
+  std::thread freer([&] {
+    for (std::size_t i = page.size() / 2; i < page.size(); ++i) smp::release(page[i]);
+  });
+  freer.join();
+  stage = 2;
+  owner.join();
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(probe) >> 16, reinterpret_cast<std::uintptr_t>(page[0]) >> 16);
 }
 
 TEST(SmpAllocator, BlocksOfAnExitedThreadStayValidAndCanBeFreedElsewhere) {

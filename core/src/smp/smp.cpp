@@ -442,31 +442,44 @@ void free_page(Heap* heap, Page* p) noexcept {
   if (heap->purge_due_ms != 0) purge_aged_dirty_slices(heap);
 }
 
-// Moves the blocks other threads freed onto `free`. `clear_announced`: also clears bit 0
-// (only when the page was just taken off the heap's announced stack).
-void collect(Page* p, bool clear_announced) noexcept {
-  std::uintptr_t value;
-  if (clear_announced) {
-    // Release: our read of next_announced happens before a freeing thread rewrites it.
-    value = p->thread_free.exchange(0, std::memory_order_acq_rel);
-  } else {
-    value = p->thread_free.load(std::memory_order_relaxed);
-    do {
-      if ((value & ~std::uintptr_t{1}) == 0) return;
-    } while (!p->thread_free.compare_exchange_weak(value, value & 1, std::memory_order_acquire,
-                                                   std::memory_order_relaxed));
-  }
-  Block* list = reinterpret_cast<Block*>(value & ~std::uintptr_t{1});
+// Puts the remote list `value` (a thread_free word just taken) onto `free`.
+void splice_remote(Page* p, std::uintptr_t value) noexcept {
+  Block* list = reinterpret_cast<Block*>(value & remote_list_mask);
   if (list == nullptr) return;
-  std::uint32_t count = 1;
-  Block* tail = list;
-  while (tail->next != nullptr) {
-    tail = tail->next;
-    ++count;
+  p->used -= static_cast<std::uint32_t>(value >> remote_count_shift);
+  if (p->free != nullptr) {  // rare: see take_announced()
+    Block* tail = list;
+    while (tail->next != nullptr) tail = tail->next;
+    tail->next = p->free;
   }
-  tail->next = p->free;
   p->free = list;
-  p->used -= count;
+}
+
+// Moves the blocks other threads freed onto `free`; bit 0 stays as it is.
+void collect(Page* p) noexcept {
+  std::uintptr_t value = p->thread_free.load(std::memory_order_relaxed);
+  do {
+    if ((value & remote_list_mask) == 0) return;
+  } while (!p->thread_free.compare_exchange_weak(value, value & 1, std::memory_order_acquire,
+                                                 std::memory_order_relaxed));
+  splice_remote(p, value);
+}
+
+// Clears bit 0 of a page just taken off the heap's announced stack, and takes its remote
+// frees when that needs no walk of them (the page has no free block: the list becomes
+// `free` as it is) or when they are the page's last blocks out (it can be given back).
+// Otherwise they wait on thread_free, counted in `used`, for collect() when the page (current or
+// available, as it has free blocks) next runs dry: walking them now would be a cache miss
+// a block, each block written by another thread.
+void take_announced(Page* p) noexcept {
+  std::uintptr_t value = p->thread_free.load(std::memory_order_relaxed);
+  bool take;
+  do {
+    take = p->free == nullptr || (value >> remote_count_shift) == p->used;
+    // Release: our read of next_announced happens before a freeing thread rewrites it.
+  } while (!p->thread_free.compare_exchange_weak(value, take ? 0 : value & ~std::uintptr_t{1},
+                                                 std::memory_order_acq_rel, std::memory_order_relaxed));
+  if (take) splice_remote(p, value);
 }
 
 bool is_announced(const Page* p) noexcept { return (p->thread_free.load(std::memory_order_acquire) & 1) != 0; }
@@ -487,7 +500,7 @@ void drain_announced(Heap* heap) noexcept {
   Page* p = heap->announced.exchange(nullptr, std::memory_order_acquire);
   while (p != nullptr) {
     Page* next = p->next_announced;  // read before bit 0 is cleared
-    collect(p, true);
+    take_announced(p);
     settle(heap, p);
     p = next;
   }
@@ -546,7 +559,7 @@ Heap* start_thread_heap() noexcept {
 Page* find_page(Heap* heap, std::size_t size_class) noexcept {
   Page* current = heap->current[size_class];
   if (current != &empty_page) {
-    collect(current, false);
+    collect(current);
     if (current->free != nullptr) return current;
   }
   drain_announced(heap);
@@ -570,16 +583,18 @@ Page* find_page(Heap* heap, std::size_t size_class) noexcept {
   return p;
 }
 
-// Pushes a list of blocks of page `p` onto its thread_free (one CAS) and, when this is the
-// first push since its owner last looked, announces the page to the owner.
-void push_remote(Page* p, Block* head, Block* tail) noexcept {
+// Pushes a list of `count` blocks of page `p` onto its thread_free (one CAS) and, when
+// this is the first push since its owner last looked, announces the page to the owner.
+void push_remote(Page* p, Block* head, Block* tail, std::uint32_t count) noexcept {
   std::uintptr_t old = p->thread_free.load(std::memory_order_relaxed);
   bool must_announce;
+  std::uintptr_t pushed;
   do {
-    tail->next = reinterpret_cast<Block*>(old & ~std::uintptr_t{1});
+    tail->next = reinterpret_cast<Block*>(old & remote_list_mask);
     must_announce = (old & 1) == 0;
-  } while (!p->thread_free.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(head) | 1,
-                                                 std::memory_order_acq_rel, std::memory_order_relaxed));
+    const std::uintptr_t total = (old >> remote_count_shift) + count;
+    pushed = reinterpret_cast<std::uintptr_t>(head) | (total << remote_count_shift) | 1;
+  } while (!p->thread_free.compare_exchange_weak(old, pushed, std::memory_order_acq_rel, std::memory_order_relaxed));
   if (!must_announce) return;
   // Bit 0 is ours: the page cannot be given back until its owner has seen this.
   Heap* owner = p->heap;
@@ -595,7 +610,7 @@ constexpr std::uint32_t remote_batch_limit = 16;
 
 void flush_remote(Heap* heap, std::size_t size_class) noexcept {
   RemoteBatch& batch = heap->remote[size_class];
-  push_remote(batch.page, batch.head, batch.tail);
+  push_remote(batch.page, batch.head, batch.tail, batch.count);
   batch = {};
   heap->remote_pending &= ~(std::uint64_t{1} << size_class);
 }
@@ -609,13 +624,13 @@ void flush_all_remote(Heap* heap) noexcept {
 // `heap`: the calling thread's (release() has read it already).
 [[gnu::noinline]] void remote_free(Heap* heap, Page* p, Block* b) noexcept {
   // Big blocks are few a page, and held back they would keep much memory from their owner.
-  if (p->block_size > single_slice_class_limit) return push_remote(p, b, b);
+  if (p->block_size > single_slice_class_limit) return push_remote(p, b, b, 1);
   if (heap == &empty_heap) [[unlikely]] {
     // A thread that only frees (a consumer) gets a heap to hold its frees in: pushed one
     // at a time they would cost a CAS each on the line the owner allocates from, and an
     // announcement each time the owner has looked. The heap may be an adopted one that
     // owns `b`: free it again, as the heap's thread.
-    if (start_thread_heap() == nullptr) return push_remote(p, b, b);
+    if (start_thread_heap() == nullptr) return push_remote(p, b, b, 1);
     return release(b);
   }
   const std::size_t size_class = p->size_class;
@@ -895,6 +910,10 @@ bool start() noexcept {
   if (range == nullptr) return false;
   const auto begin = align_up(reinterpret_cast<std::uintptr_t>(range), segment_size);
   const auto end = (reinterpret_cast<std::uintptr_t>(range) + len) & ~segment_mask;
+  if (end > (std::uintptr_t{1} << remote_count_shift)) {  // Page::thread_free could not hold a block
+    os::unmap(range, len);
+    return false;
+  }
   have_exit_key = ::pthread_key_create(&exit_key, exit_key_destructor) == 0;
   span_cursor = begin;
   reserve_begin.store(begin, std::memory_order_relaxed);
@@ -1010,7 +1029,7 @@ void thread_exit() noexcept {
     Page* p = heap->current[c];
     if (p == &empty_page) continue;
     heap->current[c] = &empty_page;
-    collect(p, false);
+    collect(p);
     settle(heap, p);
   }
   // The heap is adopted by the next new thread, which reuses its freed pages without page
@@ -1036,7 +1055,7 @@ void trim() noexcept {
     drain_announced(heap);
     for (Page*& p : heap->current) {  // empty current pages are kept only against thrashing
       if (p == &empty_page) continue;
-      collect(p, false);
+      collect(p);
       if (p->used != 0) continue;
       Page* empty = p;
       p = &empty_page;
