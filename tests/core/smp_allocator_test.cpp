@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -347,20 +348,21 @@ TEST(SmpAllocator, RemoteFreesIntoAPageWithFreeBlocksAreTakenWhenItRunsDry) {
   for (std::size_t i = 15; i < page.size(); ++i) smp::release(page[i]);
 }
 
-// When other threads free the last blocks out of a page that has free blocks, the owner
-// takes them at once and gives the page back: its slices serve the next page of any class.
-TEST(SmpAllocator, APageWhoseLastBlocksComeBackFromAnotherThreadIsGivenBack) {
-  constexpr std::size_t size = 3584;
+// On a thread that stays alive: a whole page of 3584-byte blocks, half freed locally and
+// half by another thread; then the heap looks at its announced pages (blocks of another
+// class are taken until its page, made beforehand, runs out of threaded blocks: not a new
+// page, which would take the memory of the kept one); then `after(page)`.
+void empty_a_page_half_remotely(const std::function<void(const std::vector<void*>&)>& after) {
   std::vector<void*> page, others;
-  void* probe = nullptr;
   std::atomic<int> stage{0};
   std::thread owner([&] {
-    page = a_whole_page_of(size, others);
+    page = a_whole_page_of(3584, others);
     for (std::size_t i = 0; i < page.size() / 2; ++i) smp::release(page[i]);
+    others.push_back(smp::allocate(1700, 16));  // 2 blocks a 4 KiB extension
     stage = 1;
     while (stage != 2) std::this_thread::yield();
-    probe = smp::allocate(2500, 16);  // a new page of another class: the freed page's slice
-    smp::release(probe);
+    for (int i = 0; i < 4; ++i) others.push_back(smp::allocate(1700, 16));
+    after(page);
     for (void* p : others) smp::release(p);
   });
   while (stage != 1) std::this_thread::yield();
@@ -371,7 +373,54 @@ TEST(SmpAllocator, APageWhoseLastBlocksComeBackFromAnotherThreadIsGivenBack) {
   freer.join();
   stage = 2;
   owner.join();
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(probe) >> 16, reinterpret_cast<std::uintptr_t>(page[0]) >> 16);
+}
+
+// A page that other threads' frees emptied stays with its class, its blocks ready (a
+// producer whose blocks a consumer frees cycles through a few pages a class: given back,
+// each would be made and threaded again), until its class takes it again or trim().
+TEST(SmpAllocator, APageEmptiedByAnotherThreadIsKeptForItsClass) {
+  std::size_t kept_after_drain = 0, kept_after_reuse = SIZE_MAX;
+  std::vector<void*> again;
+  bool all_once = false;
+  empty_a_page_half_remotely([&](const std::vector<void*>& page) {
+    kept_after_drain = smp::stats().kept_empty_page_bytes;
+    for (int i = 0; i < 60; ++i) again.push_back(smp::allocate(3584, 16));
+    kept_after_reuse = smp::stats().kept_empty_page_bytes;
+    all_once = std::all_of(page.begin(), page.end(), [&](void* p) { return std::count(again.begin(), again.end(), p) == 1; });
+    for (void* p : again) smp::release(p);
+  });
+  EXPECT_EQ(kept_after_drain, std::size_t{64} << 10);
+  EXPECT_TRUE(all_once);
+  EXPECT_EQ(kept_after_reuse, 0u);
+}
+
+// A class that needs a new page while pages of other classes are kept takes the memory of
+// the oldest of them (resident already) instead of fresh memory.
+TEST(SmpAllocator, ANewPageOfAnotherClassTakesTheMemoryOfAKeptPage) {
+  std::size_t kept_before = 0, kept_after = SIZE_MAX;
+  std::uintptr_t probe_page = 0, kept_page = 0;
+  empty_a_page_half_remotely([&](const std::vector<void*>& page) {
+    kept_before = smp::stats().kept_empty_page_bytes;
+    void* probe = smp::allocate(2500, 16);
+    kept_after = smp::stats().kept_empty_page_bytes;
+    probe_page = reinterpret_cast<std::uintptr_t>(probe) >> 16;
+    kept_page = reinterpret_cast<std::uintptr_t>(page[0]) >> 16;
+    smp::release(probe);
+  });
+  EXPECT_EQ(kept_before, std::size_t{64} << 10);
+  EXPECT_EQ(kept_after, 0u);
+  EXPECT_EQ(probe_page, kept_page);
+}
+
+TEST(SmpAllocator, TrimGivesBackTheKeptPages) {
+  std::size_t kept_after_drain = 0, kept_after_trim = SIZE_MAX;
+  empty_a_page_half_remotely([&](const std::vector<void*>&) {
+    kept_after_drain = smp::stats().kept_empty_page_bytes;
+    smp::trim();
+    kept_after_trim = smp::stats().kept_empty_page_bytes;
+  });
+  EXPECT_EQ(kept_after_drain, std::size_t{64} << 10);
+  EXPECT_EQ(kept_after_trim, 0u);
 }
 
 TEST(SmpAllocator, BlocksOfAnExitedThreadStayValidAndCanBeFreedElsewhere) {

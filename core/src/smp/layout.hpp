@@ -149,6 +149,10 @@ struct Heap {
   // When the oldest segment's dirty slices are due to be decommitted (0: none dirty, or
   // not known yet); checked as pages are freed.
   std::uint64_t purge_due_ms = 0;
+  // Pages that other threads' frees emptied, kept for their class with their blocks on
+  // `free` (see kept_empty_page_budget, smp.hpp): a list through prev/next, newest first.
+  Page* kept = nullptr;
+  std::size_t kept_empty_bytes = 0;
   Heap* next_abandoned = nullptr;
   // Frees held back for pages of other heaps, and which classes have one: pushed when the
   // batch is full or moves to another page, when this thread next makes a page, trims

@@ -496,12 +496,60 @@ void settle(Heap* heap, Page* p) noexcept {
   }
 }
 
+void kept_unlink(Heap* heap, Page* p) noexcept {
+  if (p->prev != nullptr) p->prev->next = p->next;
+  else heap->kept = p->next;
+  if (p->next != nullptr) p->next->prev = p->prev;
+  heap->kept_empty_bytes -= slice_size;
+}
+
+// Keeps a page that other threads' frees have just emptied (not current) for its class,
+// within kept_empty_page_budget (smp.hpp); false when it does not.
+bool keep_emptied_page(Heap* heap, Page* p) noexcept {
+  if (p->used != 0 || p->slice_count != 1 || heap->current[p->size_class] == p) return false;
+  if (heap->kept_empty_bytes + slice_size > kept_empty_page_budget) return false;
+  if (p->in_available) available_remove(heap, p);
+  p->prev = nullptr;
+  p->next = heap->kept;
+  if (heap->kept != nullptr) heap->kept->prev = p;
+  heap->kept = p;
+  heap->kept_empty_bytes += slice_size;
+  return true;
+}
+
+// A kept page of `size_class`, taken off the kept list; or nullptr, and then the oldest
+// kept page (of another class) is given back, so that the page made instead reuses its
+// memory rather than fresh memory.
+Page* take_kept_page(Heap* heap, std::size_t size_class) noexcept {
+  Page* oldest = nullptr;
+  for (Page* p = heap->kept; p != nullptr; p = p->next) {
+    if (p->size_class == size_class) {
+      kept_unlink(heap, p);
+      return p;
+    }
+    oldest = p;
+  }
+  if (oldest != nullptr) {
+    kept_unlink(heap, oldest);
+    free_page(heap, oldest);
+  }
+  return nullptr;
+}
+
+// Gives back the pages keep_emptied_page() kept.
+void release_kept_pages(Heap* heap) noexcept {
+  while (Page* p = heap->kept) {
+    kept_unlink(heap, p);
+    free_page(heap, p);
+  }
+}
+
 void drain_announced(Heap* heap) noexcept {
   Page* p = heap->announced.exchange(nullptr, std::memory_order_acquire);
   while (p != nullptr) {
     Page* next = p->next_announced;  // read before bit 0 is cleared
     take_announced(p);
-    settle(heap, p);
+    if (!keep_emptied_page(heap, p)) settle(heap, p);
     p = next;
   }
 }
@@ -573,7 +621,7 @@ Page* find_page(Heap* heap, std::size_t size_class) noexcept {
   Page* p = heap->available[size_class];
   if (p != nullptr) {
     available_remove(heap, p);
-  } else {
+  } else if (p = take_kept_page(heap, size_class); p == nullptr) {
     p = new_page(heap, size_class);
     if (p == nullptr) return nullptr;
   }
@@ -1032,6 +1080,7 @@ void thread_exit() noexcept {
     collect(p);
     settle(heap, p);
   }
+  release_kept_pages(heap);
   // The heap is adopted by the next new thread, which reuses its freed pages without page
   // faults (they go back as they age once that thread makes or frees pages): a program
   // that starts a thread per task pays no madvise and no refault per thread. Beyond
@@ -1061,6 +1110,7 @@ void trim() noexcept {
       p = &empty_page;
       settle(heap, empty);
     }
+    release_kept_pages(heap);
     release_idle_memory(heap);  // after the pages just freed joined it
   }
   for (std::uintptr_t empty; (empty = take_empty_segment()) != 0;) {
@@ -1089,7 +1139,7 @@ Stats stats() noexcept {
   std::size_t held = 0;
   for (const RemoteBatch& batch : tls_heap->remote) held += batch.count;
   return {committed_bytes.load(std::memory_order_relaxed), segment_count.load(std::memory_order_relaxed), cached,
-          empty, tls_heap->dirty_bytes, held};
+          empty, tls_heap->dirty_bytes, held, tls_heap->kept_empty_bytes};
 }
 
 }  // namespace zheap::smp
