@@ -318,35 +318,40 @@ std::vector<void*> a_whole_page_of(std::size_t block_size, std::vector<void*>& o
   return page;
 }
 
-// A page with free blocks of its own (here: freed locally) keeps the blocks other threads
-// free into it on its remote list until it runs dry, then takes them all: none is lost
-// or handed out twice.
-TEST(SmpAllocator, RemoteFreesIntoAPageWithFreeBlocksAreTakenWhenItRunsDry) {
-  constexpr std::size_t size = 3072;
+// On a thread that stays alive: a whole page of `size` blocks, the first `local` freed
+// locally and the next `remote` by another thread; then 200 more blocks of `size` are
+// taken, and each freed block must be among them exactly once.
+void freed_blocks_come_back_once(std::size_t size, std::size_t local, std::size_t remote) {
   std::vector<void*> page, others, again;
   std::atomic<int> stage{0};  // 1: blocks made and some freed locally; 2: freer done
-  std::thread owner([&] {  // lives on while the other thread frees
+  std::thread owner([&] {
     page = a_whole_page_of(size, others);
-    for (std::size_t i = 0; i < 5; ++i) smp::release(page[i]);
+    for (std::size_t i = 0; i < local; ++i) smp::release(page[i]);
     stage = 1;
     while (stage != 2) std::this_thread::yield();
-    smp::release(smp::allocate(2500, 16));  // a new page: the heap looks at its announced pages
     for (int i = 0; i < 200; ++i) again.push_back(smp::allocate(size, 16));
     for (void* p : again) smp::release(p);
     for (void* p : others) smp::release(p);
   });
   while (stage != 1) std::this_thread::yield();
-  ASSERT_GE(page.size(), 20u);
+  ASSERT_GE(page.size(), local + remote);
   std::thread freer([&] {
-    for (std::size_t i = 5; i < 15; ++i) smp::release(page[i]);
+    for (std::size_t i = local; i < local + remote; ++i) smp::release(page[i]);
   });  // its exit pushes them
   freer.join();
   stage = 2;
   owner.join();
   EXPECT_EQ(std::set<void*>(again.begin(), again.end()).size(), again.size());
-  for (std::size_t i = 0; i < 15; ++i) EXPECT_EQ(std::count(again.begin(), again.end(), page[i]), 1) << i;
-  for (std::size_t i = 15; i < page.size(); ++i) smp::release(page[i]);
+  for (std::size_t i = 0; i < local + remote; ++i) EXPECT_EQ(std::count(again.begin(), again.end(), page[i]), 1) << i;
+  for (std::size_t i = local + remote; i < page.size(); ++i) smp::release(page[i]);
 }
+
+// A page with free blocks of its own (here: freed locally) keeps the blocks other threads
+// free into it on its remote list until it runs dry, then takes them all.
+TEST(SmpAllocator, RemoteFreesIntoAPageWithFreeBlocksAreTakenWhenItRunsDry) { freed_blocks_come_back_once(3072, 5, 10); }
+
+// When they are its last blocks out, the page is threaded anew rather than the list walked.
+TEST(SmpAllocator, APageWhoseLastBlocksComeBackFromAnotherThreadIsThreadedAnew) { freed_blocks_come_back_once(1024, 10, 54); }
 
 // On a thread that stays alive: a whole page of 3584-byte blocks, half freed locally and
 // half by another thread; then the heap looks at its announced pages (blocks of another

@@ -446,13 +446,22 @@ void free_page(Heap* heap, Page* p) noexcept {
 void splice_remote(Page* p, std::uintptr_t value) noexcept {
   Block* list = reinterpret_cast<Block*>(value & remote_list_mask);
   if (list == nullptr) return;
-  p->used -= static_cast<std::uint32_t>(value >> remote_count_shift);
-  if (p->free != nullptr) {  // rare: see take_announced()
+  const auto count = static_cast<std::uint32_t>(value >> remote_count_shift);
+  p->used -= count;
+  if (p->free == nullptr) {
+    p->free = list;
+  } else if (p->used == 0 && count > 16) {
+    // Every block is free: threading the page anew (in address order, 4 KiB at a time)
+    // costs less than finding a long list's tail, a cache miss a block.
+    p->free = nullptr;
+    p->unbuilt = 0;
+    extend_free_list(p);
+  } else {  // rare: see take_announced()
     Block* tail = list;
     while (tail->next != nullptr) tail = tail->next;
     tail->next = p->free;
+    p->free = list;
   }
-  p->free = list;
 }
 
 // Moves the blocks other threads freed onto `free`; bit 0 stays as it is.
