@@ -293,6 +293,31 @@ TEST(SmpAllocator, AThreadThatOnlyFreesHoldsRemoteFreesInBatches) {
   for (void* p : seen) smp::release(p);
 }
 
+// After thread_exit() (later pthread key destructors may still free), frees of other
+// threads' blocks are pushed at once: no heap is made to hold them, which nothing would
+// give back.
+TEST(SmpAllocator, FreesAfterThreadExitAreNotHeldBack) {
+  void* block = nullptr;
+  std::atomic<int> stage{0};
+  std::thread owner([&] {
+    block = smp::allocate(48, 16);
+    stage = 1;
+    while (stage != 2) std::this_thread::yield();
+  });
+  while (stage != 1) std::this_thread::yield();
+  std::size_t held = SIZE_MAX;
+  std::thread freer([&] {
+    smp::release(smp::allocate(48, 16));
+    smp::thread_exit();
+    smp::release(block);
+    held = smp::stats().remote_held_blocks;
+  });
+  freer.join();
+  stage = 2;
+  owner.join();
+  EXPECT_EQ(held, 0u);
+}
+
 // The blocks of one whole 64 KiB page of `block_size` (not the thread's current page),
 // allocated by the calling thread (after a trim, so that an adopted heap's empty pages
 // are gone); the other blocks made on the way stay allocated, in `others`.

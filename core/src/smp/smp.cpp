@@ -54,6 +54,10 @@ struct FreeSpan {
 
 constinit Page empty_page{};
 constinit Heap empty_heap{&empty_page};
+// A thread's heap after thread_exit() (pthread key destructors that run after ours may
+// still free): as empty_heap, except that its frees of other heaps' blocks are pushed at
+// once, not held in a new heap that nothing would give back.
+constinit Heap exited_heap{&empty_page};
 [[gnu::tls_model("initial-exec")]] constinit thread_local Heap* tls_heap = &empty_heap;
 
 constinit std::atomic<bool> started{false};
@@ -682,6 +686,7 @@ void flush_all_remote(Heap* heap) noexcept {
 [[gnu::noinline]] void remote_free(Heap* heap, Page* p, Block* b) noexcept {
   // Big blocks are few a page, and held back they would keep much memory from their owner.
   if (p->block_size > single_slice_class_limit) return push_remote(p, b, b, 1);
+  if (heap == &exited_heap) [[unlikely]] return push_remote(p, b, b, 1);
   if (heap == &empty_heap) [[unlikely]] {
     // A thread that only frees (a consumer) gets a heap to hold its frees in: pushed one
     // at a time they would cost a CAS each on the line the owner allocates from, and an
@@ -707,7 +712,7 @@ void flush_all_remote(Heap* heap) noexcept {
 }
 
 [[gnu::noinline]] void* allocate_slow(Heap* heap, std::size_t size_class) noexcept {
-  if (heap == &empty_heap) {
+  if (heap == &empty_heap || heap == &exited_heap) {
     heap = start_thread_heap();
     if (heap == nullptr) {
       errno = ENOMEM;
@@ -1079,7 +1084,7 @@ void fork_child() noexcept { fork_parent(); }  // the forking thread holds them 
 
 void thread_exit() noexcept {
   Heap* heap = tls_heap;
-  if (heap == &empty_heap) return;
+  if (heap == &empty_heap || heap == &exited_heap) return;
   flush_all_remote(heap);
   drain_announced(heap);
   for (std::size_t c = 0; c < class_count; ++c) {
@@ -1095,7 +1100,7 @@ void thread_exit() noexcept {
   // that starts a thread per task pays no madvise and no refault per thread. Beyond
   // exit_dirty_kept they go back now, as a heap nobody adopts keeps what it holds.
   if (heap->dirty_bytes > exit_dirty_kept) release_idle_memory(heap);
-  tls_heap = &empty_heap;
+  tls_heap = &exited_heap;
   MutexLock guard(abandoned_lock);
   heap->next_abandoned = abandoned_head;
   abandoned_head = heap;
@@ -1108,7 +1113,7 @@ namespace {
 void trim() noexcept {
   ErrnoKeeper keep_errno;
   Heap* heap = tls_heap;
-  if (heap != &empty_heap) {
+  if (heap != &empty_heap && heap != &exited_heap) {
     flush_all_remote(heap);
     drain_announced(heap);
     for (Page*& p : heap->current) {  // empty current pages are kept only against thrashing
