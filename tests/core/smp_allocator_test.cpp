@@ -263,6 +263,35 @@ TEST(SmpAllocator, RemoteFreesArePushedInBatches) {
   for (void* p : seen) smp::release(p);
 }
 
+// Bigger blocks are held back up to 4 KiB of them a page: the owner cannot reuse them
+// meanwhile.
+TEST(SmpAllocator, RemoteFreesOfBigBlocksArePushedEvery4KiB) {
+  std::vector<void*> blocks;
+  std::atomic<int> stage{0};
+  std::thread owner([&] {
+    for (int i = 0; i < 6; ++i) blocks.push_back(smp::allocate(1024, 16));
+    stage = 1;
+    while (stage != 2) std::this_thread::yield();
+  });
+  while (stage != 1) std::this_thread::yield();
+  std::vector<std::size_t> held;
+  std::thread freer([&] {
+    smp::release(smp::allocate(1024, 16));
+    for (void* p : blocks) {
+      smp::release(p);
+      held.push_back(smp::stats().remote_held_blocks);
+    }
+  });
+  freer.join();
+  stage = 2;
+  owner.join();
+  // The six blocks are made in a row (one page, unless the owner's page ran out).
+  if ((reinterpret_cast<std::uintptr_t>(blocks.front()) >> 16) != (reinterpret_cast<std::uintptr_t>(blocks.back()) >> 16)) {
+    GTEST_SKIP() << "the blocks span two pages";
+  }
+  EXPECT_EQ(held, (std::vector<std::size_t>{1, 2, 3, 0, 1, 2}));
+}
+
 // A thread that frees other threads' blocks without ever allocating (a consumer) holds
 // them back in batches too: it gets a heap at its first remote free.
 TEST(SmpAllocator, AThreadThatOnlyFreesHoldsRemoteFreesInBatches) {

@@ -665,9 +665,11 @@ void push_remote(Page* p, Block* head, Block* tail, std::uint32_t count) noexcep
   } while (!owner->announced.compare_exchange_weak(top, p, std::memory_order_release, std::memory_order_relaxed));
 }
 
-// Frees held back per remote page, at most this many at a time: the owner cannot reuse
-// them meanwhile.
+// Frees held back per remote page, at most this many at a time and at most this many
+// bytes of blocks: the owner cannot reuse them meanwhile (a consumer of 1 KiB messages
+// would hold 16 KiB a class).
 constexpr std::uint32_t remote_batch_limit = 16;
+constexpr std::size_t remote_batch_bytes = 4096;
 
 void flush_remote(Heap* heap, std::size_t size_class) noexcept {
   RemoteBatch& batch = heap->remote[size_class];
@@ -708,7 +710,10 @@ void flush_all_remote(Heap* heap) noexcept {
     b->next = batch.head;
   }
   batch.head = b;
-  if (++batch.count == remote_batch_limit) flush_remote(heap, size_class);
+  ++batch.count;
+  if (batch.count == remote_batch_limit || batch.count * p->block_size >= remote_batch_bytes) {
+    flush_remote(heap, size_class);
+  }
 }
 
 [[gnu::noinline]] void* allocate_slow(Heap* heap, std::size_t size_class) noexcept {
