@@ -346,11 +346,12 @@ bool has_unbuilt(const Page* p) noexcept {
   return p->unbuilt + p->block_size <= bytes;
 }
 
-// Threads the next blocks that were never handed out onto `free` (which is empty).
-void extend_free_list(Page* p) noexcept {
+// Threads the next blocks that were never handed out onto `free` (which is empty):
+// `want` bytes of them (at least one block, at most the rest of the page).
+void extend_free_list(Page* p, std::size_t want = extend_bytes) noexcept {
   const std::size_t bytes = std::size_t{p->slice_count} * slice_size;
   const std::size_t block_size = p->block_size;
-  std::size_t count = extend_bytes / block_size;
+  std::size_t count = want / block_size;
   if (count == 0) count = 1;
   const std::size_t left = (bytes - p->unbuilt) / block_size;
   if (count > left) count = left;
@@ -455,11 +456,13 @@ void splice_remote(Page* p, std::uintptr_t value) noexcept {
   if (p->free == nullptr) {
     p->free = list;
   } else if (p->used == 0 && count > 16) {
-    // Every block is free: threading the page anew (in address order, 4 KiB at a time)
-    // costs less than finding a long list's tail, a cache miss a block.
+    // Every block is free: threading the page anew (in address order) costs less than
+    // finding a long list's tail, a cache miss a block. All that was threaded before at
+    // once: that memory is resident.
+    const std::size_t was_built = p->unbuilt;
     p->free = nullptr;
     p->unbuilt = 0;
-    extend_free_list(p);
+    extend_free_list(p, was_built);
   } else {  // rare: see take_announced()
     Block* tail = list;
     while (tail->next != nullptr) tail = tail->next;
