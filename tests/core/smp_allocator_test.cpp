@@ -8,12 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -259,6 +261,225 @@ TEST(SmpAllocator, RemoteFreesArePushedInBatches) {
     EXPECT_TRUE(seen.insert(p).second);
   }
   for (void* p : seen) smp::release(p);
+}
+
+// Bigger blocks are held back up to 4 KiB of them a page: the owner cannot reuse them
+// meanwhile.
+TEST(SmpAllocator, RemoteFreesOfBigBlocksArePushedEvery4KiB) {
+  std::vector<void*> blocks;
+  std::atomic<int> stage{0};
+  std::thread owner([&] {
+    for (int i = 0; i < 6; ++i) blocks.push_back(smp::allocate(1024, 16));
+    stage = 1;
+    while (stage != 2) std::this_thread::yield();
+  });
+  while (stage != 1) std::this_thread::yield();
+  std::vector<std::size_t> held;
+  std::thread freer([&] {
+    smp::release(smp::allocate(1024, 16));
+    for (void* p : blocks) {
+      smp::release(p);
+      held.push_back(smp::stats().remote_held_blocks);
+    }
+  });
+  freer.join();
+  stage = 2;
+  owner.join();
+  // The six blocks are made in a row (one page, unless the owner's page ran out).
+  if ((reinterpret_cast<std::uintptr_t>(blocks.front()) >> 16) != (reinterpret_cast<std::uintptr_t>(blocks.back()) >> 16)) {
+    GTEST_SKIP() << "the blocks span two pages";
+  }
+  EXPECT_EQ(held, (std::vector<std::size_t>{1, 2, 3, 0, 1, 2}));
+}
+
+// A thread that frees other threads' blocks without ever allocating (a consumer) holds
+// them back in batches too: it gets a heap at its first remote free.
+TEST(SmpAllocator, AThreadThatOnlyFreesHoldsRemoteFreesInBatches) {
+  std::vector<void*> blocks;
+  std::atomic<int> stage{0};  // 1: blocks made; 2: freer done
+  std::thread owner([&] {  // lives on while the other thread frees (see above)
+    for (int i = 0; i < 3; ++i) blocks.push_back(smp::allocate(48, 16));
+    stage = 1;
+    while (stage != 2) std::this_thread::yield();
+  });
+  while (stage != 1) std::this_thread::yield();
+  std::size_t held = 0;
+  std::thread freer([&] {
+    for (void* p : blocks) smp::release(p);
+    held = smp::stats().remote_held_blocks;
+  });
+  freer.join();  // its exit pushes what it held
+  stage = 2;
+  owner.join();
+  EXPECT_EQ(held, blocks.size());
+  // The owner's heap, adopted by the next thread, has the three blocks back.
+  std::set<void*> seen;
+  std::thread adopter([&] {
+    for (int i = 0; i < 3000; ++i) seen.insert(smp::allocate(48, 16));
+  });
+  adopter.join();
+  for (void* p : blocks) EXPECT_EQ(seen.count(p), 1u);
+  for (void* p : seen) smp::release(p);
+}
+
+// After thread_exit() (later pthread key destructors may still free), frees of other
+// threads' blocks are pushed at once: no heap is made to hold them, which nothing would
+// give back.
+TEST(SmpAllocator, FreesAfterThreadExitAreNotHeldBack) {
+  void* block = nullptr;
+  std::atomic<int> stage{0};
+  std::thread owner([&] {
+    block = smp::allocate(48, 16);
+    stage = 1;
+    while (stage != 2) std::this_thread::yield();
+  });
+  while (stage != 1) std::this_thread::yield();
+  std::size_t held = SIZE_MAX;
+  std::thread freer([&] {
+    smp::release(smp::allocate(48, 16));
+    smp::thread_exit();
+    smp::release(block);
+    held = smp::stats().remote_held_blocks;
+  });
+  freer.join();
+  stage = 2;
+  owner.join();
+  EXPECT_EQ(held, 0u);
+}
+
+// The blocks of one whole 64 KiB page of `block_size` (not the thread's current page),
+// allocated by the calling thread (after a trim, so that an adopted heap's empty pages
+// are gone); the other blocks made on the way stay allocated, in `others`.
+std::vector<void*> a_whole_page_of(std::size_t block_size, std::vector<void*>& others) {
+  smp::trim();
+  const std::size_t per_page = (std::size_t{64} << 10) / block_size;
+  const auto page_of = [](void* p) { return reinterpret_cast<std::uintptr_t>(p) >> 16; };
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < 4 * per_page; ++i) blocks.push_back(smp::allocate(block_size, 16));
+  std::vector<void*> page;
+  for (void* p : blocks) {
+    const bool whole = std::count_if(blocks.begin(), blocks.end(), [&](void* q) { return page_of(q) == page_of(p); }) ==
+                       static_cast<std::ptrdiff_t>(per_page);
+    if (page.empty() && whole && page_of(p) != page_of(blocks.back())) {
+      for (void* q : blocks) {
+        if (page_of(q) == page_of(p)) page.push_back(q);
+      }
+    }
+  }
+  for (void* p : blocks) {
+    if (std::find(page.begin(), page.end(), p) == page.end()) others.push_back(p);
+  }
+  return page;
+}
+
+// On a thread that stays alive: a whole page of `size` blocks, the first `local` freed
+// locally and the next `remote` by another thread; then 200 more blocks of `size` are
+// taken, and each freed block must be among them exactly once.
+void freed_blocks_come_back_once(std::size_t size, std::size_t local, std::size_t remote) {
+  std::vector<void*> page, others, again;
+  std::atomic<int> stage{0};  // 1: blocks made and some freed locally; 2: freer done
+  std::thread owner([&] {
+    page = a_whole_page_of(size, others);
+    for (std::size_t i = 0; i < local; ++i) smp::release(page[i]);
+    stage = 1;
+    while (stage != 2) std::this_thread::yield();
+    for (int i = 0; i < 200; ++i) again.push_back(smp::allocate(size, 16));
+    for (void* p : again) smp::release(p);
+    for (void* p : others) smp::release(p);
+  });
+  while (stage != 1) std::this_thread::yield();
+  ASSERT_GE(page.size(), local + remote);
+  std::thread freer([&] {
+    for (std::size_t i = local; i < local + remote; ++i) smp::release(page[i]);
+  });  // its exit pushes them
+  freer.join();
+  stage = 2;
+  owner.join();
+  EXPECT_EQ(std::set<void*>(again.begin(), again.end()).size(), again.size());
+  for (std::size_t i = 0; i < local + remote; ++i) EXPECT_EQ(std::count(again.begin(), again.end(), page[i]), 1) << i;
+  for (std::size_t i = local + remote; i < page.size(); ++i) smp::release(page[i]);
+}
+
+// A page with free blocks of its own (here: freed locally) keeps the blocks other threads
+// free into it on its remote list until it runs dry, then takes them all.
+TEST(SmpAllocator, RemoteFreesIntoAPageWithFreeBlocksAreTakenWhenItRunsDry) { freed_blocks_come_back_once(3072, 5, 10); }
+
+// When they are its last blocks out, the page is threaded anew rather than the list walked.
+TEST(SmpAllocator, APageWhoseLastBlocksComeBackFromAnotherThreadIsThreadedAnew) { freed_blocks_come_back_once(1024, 10, 54); }
+
+// On a thread that stays alive: a whole page of 3584-byte blocks, half freed locally and
+// half by another thread; then the heap looks at its announced pages (blocks of another
+// class are taken until its page, made beforehand, runs out of threaded blocks: not a new
+// page, which would take the memory of the kept one); then `after(page)`.
+void empty_a_page_half_remotely(const std::function<void(const std::vector<void*>&)>& after) {
+  std::vector<void*> page, others;
+  std::atomic<int> stage{0};
+  std::thread owner([&] {
+    page = a_whole_page_of(3584, others);
+    for (std::size_t i = 0; i < page.size() / 2; ++i) smp::release(page[i]);
+    others.push_back(smp::allocate(1700, 16));  // 2 blocks a 4 KiB extension
+    stage = 1;
+    while (stage != 2) std::this_thread::yield();
+    for (int i = 0; i < 4; ++i) others.push_back(smp::allocate(1700, 16));
+    after(page);
+    for (void* p : others) smp::release(p);
+  });
+  while (stage != 1) std::this_thread::yield();
+  ASSERT_GE(page.size(), 16u);
+  std::thread freer([&] {
+    for (std::size_t i = page.size() / 2; i < page.size(); ++i) smp::release(page[i]);
+  });
+  freer.join();
+  stage = 2;
+  owner.join();
+}
+
+// A page that other threads' frees emptied stays with its class, its blocks ready (a
+// producer whose blocks a consumer frees cycles through a few pages a class: given back,
+// each would be made and threaded again), until its class takes it again or trim().
+TEST(SmpAllocator, APageEmptiedByAnotherThreadIsKeptForItsClass) {
+  std::size_t kept_after_drain = 0, kept_after_reuse = SIZE_MAX;
+  std::vector<void*> again;
+  bool all_once = false;
+  empty_a_page_half_remotely([&](const std::vector<void*>& page) {
+    kept_after_drain = smp::stats().kept_empty_page_bytes;
+    for (int i = 0; i < 60; ++i) again.push_back(smp::allocate(3584, 16));
+    kept_after_reuse = smp::stats().kept_empty_page_bytes;
+    all_once = std::all_of(page.begin(), page.end(), [&](void* p) { return std::count(again.begin(), again.end(), p) == 1; });
+    for (void* p : again) smp::release(p);
+  });
+  EXPECT_EQ(kept_after_drain, std::size_t{64} << 10);
+  EXPECT_TRUE(all_once);
+  EXPECT_EQ(kept_after_reuse, 0u);
+}
+
+// A class that needs a new page while pages of other classes are kept takes the memory of
+// the oldest of them (resident already) instead of fresh memory.
+TEST(SmpAllocator, ANewPageOfAnotherClassTakesTheMemoryOfAKeptPage) {
+  std::size_t kept_before = 0, kept_after = SIZE_MAX;
+  std::uintptr_t probe_page = 0, kept_page = 0;
+  empty_a_page_half_remotely([&](const std::vector<void*>& page) {
+    kept_before = smp::stats().kept_empty_page_bytes;
+    void* probe = smp::allocate(2500, 16);
+    kept_after = smp::stats().kept_empty_page_bytes;
+    probe_page = reinterpret_cast<std::uintptr_t>(probe) >> 16;
+    kept_page = reinterpret_cast<std::uintptr_t>(page[0]) >> 16;
+    smp::release(probe);
+  });
+  EXPECT_EQ(kept_before, std::size_t{64} << 10);
+  EXPECT_EQ(kept_after, 0u);
+  EXPECT_EQ(probe_page, kept_page);
+}
+
+TEST(SmpAllocator, TrimGivesBackTheKeptPages) {
+  std::size_t kept_after_drain = 0, kept_after_trim = SIZE_MAX;
+  empty_a_page_half_remotely([&](const std::vector<void*>&) {
+    kept_after_drain = smp::stats().kept_empty_page_bytes;
+    smp::trim();
+    kept_after_trim = smp::stats().kept_empty_page_bytes;
+  });
+  EXPECT_EQ(kept_after_drain, std::size_t{64} << 10);
+  EXPECT_EQ(kept_after_trim, 0u);
 }
 
 TEST(SmpAllocator, BlocksOfAnExitedThreadStayValidAndCanBeFreedElsewhere) {

@@ -16,9 +16,13 @@
 // Thread safety: allocation pops from the calling thread's page (no lock, no atomic).
 // A free by the owning thread pushes on the page's list; a free by any other thread
 // pushes on the page's atomic list (one CAS; blocks up to 8 KiB are held back by the
-// freeing thread and pushed 16 of a page at a time, or when it frees into another page,
-// makes a page, trims or exits), and the first such push announces the page to its
-// owner, who takes the blocks back when it next runs out. Locks guard only the
+// freeing thread, which gets a heap for it at its first such free, and pushed 16 or 4 KiB
+// of a page at a time, or when it frees into another page, makes a page, trims or exits),
+// and the first such push announces the page to its owner, who takes the blocks back
+// when it next runs out (the list carries its count: taking it needs no walk). A page
+// that such frees empty is kept for its class, its blocks ready, up to 2 MiB a thread
+// (a producer whose blocks a consumer frees cycles through a few pages a class); a new
+// page of another class takes the oldest one's memory. Locks guard only the
 // address-range source and the list of heaps of exited threads.
 // Memory: a freed page stays resident, and the next page of any class takes the free run
 // with the most resident slices, so a program moving from one block size to another

@@ -52,6 +52,12 @@ inline constexpr std::uint64_t all_page_slices = ~std::uint64_t{1};  // slice 0 
 
 struct Heap;
 
+// Page::thread_free's fields. Blocks are 16-byte aligned and below 2^48 (start() refuses
+// a reserve above); a page holds fewer than 2^16 blocks.
+inline constexpr unsigned remote_count_shift = 48;
+inline constexpr std::uintptr_t remote_list_mask = ((std::uintptr_t{1} << remote_count_shift) - 1) & ~std::uintptr_t{15};
+static_assert(page_slice_count(16) * slice_size / 16 < (std::size_t{1} << (64 - remote_count_shift)));
+
 struct Block {
   Block* next;
 };
@@ -59,9 +65,11 @@ struct Block {
 // A run of slices holding blocks of one size class, owned by one heap.
 struct Page {
   Block* free = nullptr;  // owner thread only
-  // Blocks freed by other threads (a stack, pushed with CAS). Bit 0 set: the page is on
-  // its heap's `announced` stack (see Heap), or about to be, and must not be given back
-  // before the heap has taken it off.
+  // Blocks freed by other threads (a stack, pushed with CAS), and how many: the top block
+  // in bits 4..47 (remote_list_mask), the count above remote_count_shift, so that the
+  // owner takes the list without walking it (every block is a cache miss: another thread
+  // wrote it). Bit 0 set: the page is on its heap's `announced` stack (see Heap), or
+  // about to be, and must not be given back before the heap has taken it off.
   std::atomic<std::uintptr_t> thread_free{0};
   Heap* heap = nullptr;  // written when the page is made, before any block leaves it
   Page* prev = nullptr;  // the heap's `available` list of this class (owner only)
@@ -141,6 +149,10 @@ struct Heap {
   // When the oldest segment's dirty slices are due to be decommitted (0: none dirty, or
   // not known yet); checked as pages are freed.
   std::uint64_t purge_due_ms = 0;
+  // Pages that other threads' frees emptied, kept for their class with their blocks on
+  // `free` (see kept_empty_page_budget, smp.hpp): a list through prev/next, newest first.
+  Page* kept = nullptr;
+  std::size_t kept_empty_bytes = 0;
   Heap* next_abandoned = nullptr;
   // Frees held back for pages of other heaps, and which classes have one: pushed when the
   // batch is full or moves to another page, when this thread next makes a page, trims

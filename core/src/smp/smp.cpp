@@ -54,6 +54,10 @@ struct FreeSpan {
 
 constinit Page empty_page{};
 constinit Heap empty_heap{&empty_page};
+// A thread's heap after thread_exit() (pthread key destructors that run after ours may
+// still free): as empty_heap, except that its frees of other heaps' blocks are pushed at
+// once, not held in a new heap that nothing would give back.
+constinit Heap exited_heap{&empty_page};
 [[gnu::tls_model("initial-exec")]] constinit thread_local Heap* tls_heap = &empty_heap;
 
 constinit std::atomic<bool> started{false};
@@ -342,11 +346,12 @@ bool has_unbuilt(const Page* p) noexcept {
   return p->unbuilt + p->block_size <= bytes;
 }
 
-// Threads the next blocks that were never handed out onto `free` (which is empty).
-void extend_free_list(Page* p) noexcept {
+// Threads the next blocks that were never handed out onto `free` (which is empty):
+// `want` bytes of them (at least one block, at most the rest of the page).
+void extend_free_list(Page* p, std::size_t want = extend_bytes) noexcept {
   const std::size_t bytes = std::size_t{p->slice_count} * slice_size;
   const std::size_t block_size = p->block_size;
-  std::size_t count = extend_bytes / block_size;
+  std::size_t count = want / block_size;
   if (count == 0) count = 1;
   const std::size_t left = (bytes - p->unbuilt) / block_size;
   if (count > left) count = left;
@@ -442,31 +447,55 @@ void free_page(Heap* heap, Page* p) noexcept {
   if (heap->purge_due_ms != 0) purge_aged_dirty_slices(heap);
 }
 
-// Moves the blocks other threads freed onto `free`. `clear_announced`: also clears bit 0
-// (only when the page was just taken off the heap's announced stack).
-void collect(Page* p, bool clear_announced) noexcept {
-  std::uintptr_t value;
-  if (clear_announced) {
-    // Release: our read of next_announced happens before a freeing thread rewrites it.
-    value = p->thread_free.exchange(0, std::memory_order_acq_rel);
-  } else {
-    value = p->thread_free.load(std::memory_order_relaxed);
-    do {
-      if ((value & ~std::uintptr_t{1}) == 0) return;
-    } while (!p->thread_free.compare_exchange_weak(value, value & 1, std::memory_order_acquire,
-                                                   std::memory_order_relaxed));
-  }
-  Block* list = reinterpret_cast<Block*>(value & ~std::uintptr_t{1});
+// Puts the remote list `value` (a thread_free word just taken) onto `free`.
+void splice_remote(Page* p, std::uintptr_t value) noexcept {
+  Block* list = reinterpret_cast<Block*>(value & remote_list_mask);
   if (list == nullptr) return;
-  std::uint32_t count = 1;
-  Block* tail = list;
-  while (tail->next != nullptr) {
-    tail = tail->next;
-    ++count;
-  }
-  tail->next = p->free;
-  p->free = list;
+  const auto count = static_cast<std::uint32_t>(value >> remote_count_shift);
   p->used -= count;
+  if (p->free == nullptr) {
+    p->free = list;
+  } else if (p->used == 0 && count > 16) {
+    // Every block is free: threading the page anew (in address order) costs less than
+    // finding a long list's tail, a cache miss a block. All that was threaded before at
+    // once: that memory is resident.
+    const std::size_t was_built = p->unbuilt;
+    p->free = nullptr;
+    p->unbuilt = 0;
+    extend_free_list(p, was_built);
+  } else {  // rare: see take_announced()
+    Block* tail = list;
+    while (tail->next != nullptr) tail = tail->next;
+    tail->next = p->free;
+    p->free = list;
+  }
+}
+
+// Moves the blocks other threads freed onto `free`; bit 0 stays as it is.
+void collect(Page* p) noexcept {
+  std::uintptr_t value = p->thread_free.load(std::memory_order_relaxed);
+  do {
+    if ((value & remote_list_mask) == 0) return;
+  } while (!p->thread_free.compare_exchange_weak(value, value & 1, std::memory_order_acquire,
+                                                 std::memory_order_relaxed));
+  splice_remote(p, value);
+}
+
+// Clears bit 0 of a page just taken off the heap's announced stack, and takes its remote
+// frees when that needs no walk of them (the page has no free block: the list becomes
+// `free` as it is) or when they are the page's last blocks out (it can be given back).
+// Otherwise they wait on thread_free, counted in `used`, for collect() when the page (current or
+// available, as it has free blocks) next runs dry: walking them now would be a cache miss
+// a block, each block written by another thread.
+void take_announced(Page* p) noexcept {
+  std::uintptr_t value = p->thread_free.load(std::memory_order_relaxed);
+  bool take;
+  do {
+    take = p->free == nullptr || (value >> remote_count_shift) == p->used;
+    // Release: our read of next_announced happens before a freeing thread rewrites it.
+  } while (!p->thread_free.compare_exchange_weak(value, take ? 0 : value & ~std::uintptr_t{1},
+                                                 std::memory_order_acq_rel, std::memory_order_relaxed));
+  if (take) splice_remote(p, value);
 }
 
 bool is_announced(const Page* p) noexcept { return (p->thread_free.load(std::memory_order_acquire) & 1) != 0; }
@@ -483,12 +512,60 @@ void settle(Heap* heap, Page* p) noexcept {
   }
 }
 
+void kept_unlink(Heap* heap, Page* p) noexcept {
+  if (p->prev != nullptr) p->prev->next = p->next;
+  else heap->kept = p->next;
+  if (p->next != nullptr) p->next->prev = p->prev;
+  heap->kept_empty_bytes -= slice_size;
+}
+
+// Keeps a page that other threads' frees have just emptied (not current) for its class,
+// within kept_empty_page_budget (smp.hpp); false when it does not.
+bool keep_emptied_page(Heap* heap, Page* p) noexcept {
+  if (p->used != 0 || p->slice_count != 1 || heap->current[p->size_class] == p) return false;
+  if (heap->kept_empty_bytes + slice_size > kept_empty_page_budget) return false;
+  if (p->in_available) available_remove(heap, p);
+  p->prev = nullptr;
+  p->next = heap->kept;
+  if (heap->kept != nullptr) heap->kept->prev = p;
+  heap->kept = p;
+  heap->kept_empty_bytes += slice_size;
+  return true;
+}
+
+// A kept page of `size_class`, taken off the kept list; or nullptr, and then the oldest
+// kept page (of another class) is given back, so that the page made instead reuses its
+// memory rather than fresh memory.
+Page* take_kept_page(Heap* heap, std::size_t size_class) noexcept {
+  Page* oldest = nullptr;
+  for (Page* p = heap->kept; p != nullptr; p = p->next) {
+    if (p->size_class == size_class) {
+      kept_unlink(heap, p);
+      return p;
+    }
+    oldest = p;
+  }
+  if (oldest != nullptr) {
+    kept_unlink(heap, oldest);
+    free_page(heap, oldest);
+  }
+  return nullptr;
+}
+
+// Gives back the pages keep_emptied_page() kept.
+void release_kept_pages(Heap* heap) noexcept {
+  while (Page* p = heap->kept) {
+    kept_unlink(heap, p);
+    free_page(heap, p);
+  }
+}
+
 void drain_announced(Heap* heap) noexcept {
   Page* p = heap->announced.exchange(nullptr, std::memory_order_acquire);
   while (p != nullptr) {
     Page* next = p->next_announced;  // read before bit 0 is cleared
-    collect(p, true);
-    settle(heap, p);
+    take_announced(p);
+    if (!keep_emptied_page(heap, p)) settle(heap, p);
     p = next;
   }
 }
@@ -546,7 +623,7 @@ Heap* start_thread_heap() noexcept {
 Page* find_page(Heap* heap, std::size_t size_class) noexcept {
   Page* current = heap->current[size_class];
   if (current != &empty_page) {
-    collect(current, false);
+    collect(current);
     if (current->free != nullptr) return current;
   }
   drain_announced(heap);
@@ -560,7 +637,7 @@ Page* find_page(Heap* heap, std::size_t size_class) noexcept {
   Page* p = heap->available[size_class];
   if (p != nullptr) {
     available_remove(heap, p);
-  } else {
+  } else if (p = take_kept_page(heap, size_class); p == nullptr) {
     p = new_page(heap, size_class);
     if (p == nullptr) return nullptr;
   }
@@ -570,16 +647,18 @@ Page* find_page(Heap* heap, std::size_t size_class) noexcept {
   return p;
 }
 
-// Pushes a list of blocks of page `p` onto its thread_free (one CAS) and, when this is the
-// first push since its owner last looked, announces the page to the owner.
-void push_remote(Page* p, Block* head, Block* tail) noexcept {
+// Pushes a list of `count` blocks of page `p` onto its thread_free (one CAS) and, when
+// this is the first push since its owner last looked, announces the page to the owner.
+void push_remote(Page* p, Block* head, Block* tail, std::uint32_t count) noexcept {
   std::uintptr_t old = p->thread_free.load(std::memory_order_relaxed);
   bool must_announce;
+  std::uintptr_t pushed;
   do {
-    tail->next = reinterpret_cast<Block*>(old & ~std::uintptr_t{1});
+    tail->next = reinterpret_cast<Block*>(old & remote_list_mask);
     must_announce = (old & 1) == 0;
-  } while (!p->thread_free.compare_exchange_weak(old, reinterpret_cast<std::uintptr_t>(head) | 1,
-                                                 std::memory_order_acq_rel, std::memory_order_relaxed));
+    const std::uintptr_t total = (old >> remote_count_shift) + count;
+    pushed = reinterpret_cast<std::uintptr_t>(head) | (total << remote_count_shift) | 1;
+  } while (!p->thread_free.compare_exchange_weak(old, pushed, std::memory_order_acq_rel, std::memory_order_relaxed));
   if (!must_announce) return;
   // Bit 0 is ours: the page cannot be given back until its owner has seen this.
   Heap* owner = p->heap;
@@ -589,13 +668,15 @@ void push_remote(Page* p, Block* head, Block* tail) noexcept {
   } while (!owner->announced.compare_exchange_weak(top, p, std::memory_order_release, std::memory_order_relaxed));
 }
 
-// Frees held back per remote page, at most this many at a time: the owner cannot reuse
-// them meanwhile.
+// Frees held back per remote page, at most this many at a time and at most this many
+// bytes of blocks: the owner cannot reuse them meanwhile (a consumer of 1 KiB messages
+// would hold 16 KiB a class).
 constexpr std::uint32_t remote_batch_limit = 16;
+constexpr std::size_t remote_batch_bytes = 4096;
 
 void flush_remote(Heap* heap, std::size_t size_class) noexcept {
   RemoteBatch& batch = heap->remote[size_class];
-  push_remote(batch.page, batch.head, batch.tail);
+  push_remote(batch.page, batch.head, batch.tail, batch.count);
   batch = {};
   heap->remote_pending &= ~(std::uint64_t{1} << size_class);
 }
@@ -608,9 +689,17 @@ void flush_all_remote(Heap* heap) noexcept {
 
 // `heap`: the calling thread's (release() has read it already).
 [[gnu::noinline]] void remote_free(Heap* heap, Page* p, Block* b) noexcept {
-  // A thread without a heap has nowhere to hold frees; big blocks are few a page, and
-  // held back they would keep much memory from their owner.
-  if (heap == &empty_heap || p->block_size > single_slice_class_limit) return push_remote(p, b, b);
+  // Big blocks are few a page, and held back they would keep much memory from their owner.
+  if (p->block_size > single_slice_class_limit) return push_remote(p, b, b, 1);
+  if (heap == &exited_heap) [[unlikely]] return push_remote(p, b, b, 1);
+  if (heap == &empty_heap) [[unlikely]] {
+    // A thread that only frees (a consumer) gets a heap to hold its frees in: pushed one
+    // at a time they would cost a CAS each on the line the owner allocates from, and an
+    // announcement each time the owner has looked. The heap may be an adopted one that
+    // owns `b`: free it again, as the heap's thread.
+    if (start_thread_heap() == nullptr) return push_remote(p, b, b, 1);
+    return release(b);
+  }
   const std::size_t size_class = p->size_class;
   RemoteBatch& batch = heap->remote[size_class];
   if (batch.page != p) {
@@ -624,11 +713,14 @@ void flush_all_remote(Heap* heap) noexcept {
     b->next = batch.head;
   }
   batch.head = b;
-  if (++batch.count == remote_batch_limit) flush_remote(heap, size_class);
+  ++batch.count;
+  if (batch.count == remote_batch_limit || batch.count * p->block_size >= remote_batch_bytes) {
+    flush_remote(heap, size_class);
+  }
 }
 
 [[gnu::noinline]] void* allocate_slow(Heap* heap, std::size_t size_class) noexcept {
-  if (heap == &empty_heap) {
+  if (heap == &empty_heap || heap == &exited_heap) {
     heap = start_thread_heap();
     if (heap == nullptr) {
       errno = ENOMEM;
@@ -888,6 +980,10 @@ bool start() noexcept {
   if (range == nullptr) return false;
   const auto begin = align_up(reinterpret_cast<std::uintptr_t>(range), segment_size);
   const auto end = (reinterpret_cast<std::uintptr_t>(range) + len) & ~segment_mask;
+  if (end > (std::uintptr_t{1} << remote_count_shift)) {  // Page::thread_free could not hold a block
+    os::unmap(range, len);
+    return false;
+  }
   have_exit_key = ::pthread_key_create(&exit_key, exit_key_destructor) == 0;
   span_cursor = begin;
   reserve_begin.store(begin, std::memory_order_relaxed);
@@ -996,22 +1092,23 @@ void fork_child() noexcept { fork_parent(); }  // the forking thread holds them 
 
 void thread_exit() noexcept {
   Heap* heap = tls_heap;
-  if (heap == &empty_heap) return;
+  if (heap == &empty_heap || heap == &exited_heap) return;
   flush_all_remote(heap);
   drain_announced(heap);
   for (std::size_t c = 0; c < class_count; ++c) {
     Page* p = heap->current[c];
     if (p == &empty_page) continue;
     heap->current[c] = &empty_page;
-    collect(p, false);
+    collect(p);
     settle(heap, p);
   }
+  release_kept_pages(heap);
   // The heap is adopted by the next new thread, which reuses its freed pages without page
   // faults (they go back as they age once that thread makes or frees pages): a program
   // that starts a thread per task pays no madvise and no refault per thread. Beyond
   // exit_dirty_kept they go back now, as a heap nobody adopts keeps what it holds.
   if (heap->dirty_bytes > exit_dirty_kept) release_idle_memory(heap);
-  tls_heap = &empty_heap;
+  tls_heap = &exited_heap;
   MutexLock guard(abandoned_lock);
   heap->next_abandoned = abandoned_head;
   abandoned_head = heap;
@@ -1024,17 +1121,18 @@ namespace {
 void trim() noexcept {
   ErrnoKeeper keep_errno;
   Heap* heap = tls_heap;
-  if (heap != &empty_heap) {
+  if (heap != &empty_heap && heap != &exited_heap) {
     flush_all_remote(heap);
     drain_announced(heap);
     for (Page*& p : heap->current) {  // empty current pages are kept only against thrashing
       if (p == &empty_page) continue;
-      collect(p, false);
+      collect(p);
       if (p->used != 0) continue;
       Page* empty = p;
       p = &empty_page;
       settle(heap, empty);
     }
+    release_kept_pages(heap);
     release_idle_memory(heap);  // after the pages just freed joined it
   }
   for (std::uintptr_t empty; (empty = take_empty_segment()) != 0;) {
@@ -1063,7 +1161,7 @@ Stats stats() noexcept {
   std::size_t held = 0;
   for (const RemoteBatch& batch : tls_heap->remote) held += batch.count;
   return {committed_bytes.load(std::memory_order_relaxed), segment_count.load(std::memory_order_relaxed), cached,
-          empty, tls_heap->dirty_bytes, held};
+          empty, tls_heap->dirty_bytes, held, tls_heap->kept_empty_bytes};
 }
 
 }  // namespace zheap::smp

@@ -65,6 +65,11 @@ void thread_exit() noexcept;
 // reuses the memory without page faults; memory not reused soon goes back.
 inline constexpr std::size_t dirty_page_budget = std::size_t{256} << 20;
 inline constexpr std::uint64_t dirty_page_delay_ms = 50;
+// Empty pages a thread's heap keeps for their size class when other threads' frees
+// emptied them (one-slice pages, up to this many bytes; given back by trim() and at thread
+// exit): a thread whose blocks are freed elsewhere (a producer) cycles through a few pages
+// a class, and each page given back would be made again and its blocks threaded anew.
+inline constexpr std::size_t kept_empty_page_budget = std::size_t{2} << 20;
 // What an exiting thread's heap keeps of its freed pages for the thread that adopts it.
 inline constexpr std::size_t exit_dirty_kept = std::size_t{4} << 20;
 
@@ -91,6 +96,7 @@ struct Stats {
   std::size_t cached_empty_segment_bytes;  // empty segments kept committed for reuse
   std::size_t dirty_page_bytes;            // the calling thread's freed pages kept resident
   std::size_t remote_held_blocks;          // the calling thread's frees held back for other heaps' pages
+  std::size_t kept_empty_page_bytes;       // the calling thread's empty pages kept for their class
 };
 Stats stats() noexcept;
 
