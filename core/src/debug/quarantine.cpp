@@ -11,23 +11,19 @@ Quarantine::~Quarantine() {
   if (ring_ != nullptr) os::unmap(ring_, kCapacity * sizeof(Entry));
 }
 
-std::size_t Quarantine::push(Entry entry, Entry* evicted) noexcept {
+std::size_t Quarantine::add_to_batch(Entry entry, Entry* full) noexcept {
   Batch& batch = batches_[thread_slot()];
-  Entry moving[kBatchEntries];
-  std::size_t count;
-  {
-    MutexLock guard(batch.lock);
-    // Reserved before the entry is in: the ring never counts on bytes a batch holds.
-    if (batch.count == 0) reserved_.fetch_add(batch_bytes_, std::memory_order_relaxed);
-    batch.entries[batch.count++] = entry;
-    batch.bytes += entry.bytes;
-    if (batch.count < kBatchEntries && batch.bytes < batch_bytes_) return 0;
-    count = batch.count;
-    std::memcpy(moving, batch.entries, count * sizeof(Entry));
-    batch.count = 0;
-    batch.bytes = 0;
-  }
-  return take_batch(moving, count, evicted);
+  MutexLock guard(batch.lock);
+  // Reserved before the entry is in: the ring never counts on bytes a batch holds.
+  if (batch.count == 0) reserved_.fetch_add(batch_bytes_, std::memory_order_relaxed);
+  batch.entries[batch.count++] = entry;
+  batch.bytes += entry.bytes;
+  if (batch.count < kBatchEntries && batch.bytes < batch_bytes_) return 0;
+  const std::size_t count = batch.count;
+  std::memcpy(full, batch.entries, count * sizeof(Entry));
+  batch.count = 0;
+  batch.bytes = 0;
+  return count;
 }
 
 std::size_t Quarantine::move_to_ring(Batch& batch, Entry* evicted) noexcept {
@@ -44,6 +40,7 @@ std::size_t Quarantine::move_to_ring(Batch& batch, Entry* evicted) noexcept {
   return take_batch(moving, count, evicted);
 }
 
+// `entries`: a batch copied out of its slot, which had reserved batch_bytes_.
 std::size_t Quarantine::take_batch(const Entry* entries, std::size_t count, Entry* evicted) noexcept {
   MutexLock guard(lock_);
   reserved_.fetch_sub(batch_bytes_, std::memory_order_relaxed);

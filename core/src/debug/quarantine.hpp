@@ -63,7 +63,20 @@ class Quarantine {
   // limit; or the batch itself when the ring cannot be mapped) are written to `evicted`
   // (room for kMaxEvicted); returns how many. When that is kMaxEvicted, pop_excess() may
   // have more.
-  std::size_t push(Entry entry, Entry* evicted) noexcept;
+  std::size_t push(Entry entry, Entry* evicted) noexcept {
+    Entry full[kBatchEntries];
+    const std::size_t count = add_to_batch(entry, full);
+    return count == 0 ? 0 : take_batch(full, count, evicted);
+  }
+  // push() in two steps, for a caller with work to do in between (the debug allocator
+  // poisons the block there, so that the batch lock's locked instruction does not wait
+  // for the poison's stores): add_to_batch() puts `entry` into the calling thread's
+  // batch; when that fills it, the batch is taken out into `full` (room for
+  // kBatchEntries) and its count returned, and the caller must hand it to take_batch()
+  // (which writes what must leave to `evicted`, room for kMaxEvicted). Until then those
+  // entries are in neither batch nor ring, and no other thread can evict them.
+  std::size_t add_to_batch(Entry entry, Entry* full) noexcept;
+  std::size_t take_batch(const Entry* entries, std::size_t count, Entry* evicted) noexcept;
   // Up to `max` of the oldest entries while the bytes held exceed the limit or the ring
   // is full, under one lock acquisition; how many.
   std::size_t pop_excess(Entry* out, std::size_t max) noexcept;
@@ -102,9 +115,6 @@ class Quarantine {
 
   // Empties `batch` into the ring; what must leave goes to `evicted`; how many.
   std::size_t move_to_ring(Batch& batch, Entry* evicted) noexcept;
-  // Moves `count` entries (a batch copied out of its slot, which had reserved
-  // batch_bytes_) into the ring and writes what must leave to `evicted`; how many.
-  std::size_t take_batch(const Entry* entries, std::size_t count, Entry* evicted) noexcept;
   std::size_t pop_excess_locked(Entry* out, std::size_t max) noexcept;
   bool pop_locked(Entry* out) noexcept;
 
