@@ -7,6 +7,7 @@
 #include "debug/debug_report.hpp"
 #include "debug/leak_scan.hpp"
 #include "debug/quarantine.hpp"
+#include "debug/recent_stacks.hpp"
 #include "debug/stack_capture.hpp"
 #include "debug/stack_depot.hpp"
 #include "os/os.hpp"
@@ -89,7 +90,7 @@ struct DebugAllocator::Impl {
     while (start < count && start < kOwnFrames && frames[start] != caller) ++start;
     if (start == count || frames[start] != caller) start = 0;  // not found: keep all rather than lose the caller
     const std::size_t depth = std::min(count - start, options.stack_depth);
-    return debug::stack_depot().insert({frames + start, depth});
+    return debug::recent_stacks().intern({frames + start, depth});
   }
 
   // ---- placing blocks

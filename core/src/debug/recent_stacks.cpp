@@ -1,0 +1,52 @@
+#include "debug/recent_stacks.hpp"
+
+#include <bit>
+#include <cstring>
+
+namespace zheap::debug {
+
+namespace {
+
+constinit RecentStacks process_recent_stacks;
+
+// The entry a stack belongs in: its depth and up to four innermost frames, mixed by one
+// multiplication (stacks from one call site share frame 0, and those from one caller
+// frame 1 too; the depth and the next frames tell most of them apart).
+std::size_t entry_index(std::span<const std::uintptr_t> frames) noexcept {
+  std::uint64_t key = frames.size();
+  const std::size_t mixed = frames.size() < 4 ? frames.size() : 4;
+  for (std::size_t i = 0; i < mixed; ++i) key ^= std::rotl(static_cast<std::uint64_t>(frames[i]), static_cast<int>(i * 13));
+  key *= 0x9E3779B97F4A7C15ull;
+  static_assert(RecentStacks::kEntries == 64, "the index below takes the product's top 6 bits");
+  return static_cast<std::size_t>(key >> 58);
+}
+
+}  // namespace
+
+RecentStacks& recent_stacks() noexcept { return process_recent_stacks; }
+
+StackId RecentStacks::intern(std::span<const std::uintptr_t> frames) noexcept {
+  if (frames.empty() || frames.size() > kMaxFrames || !thread_slot_is_exclusive()) return depot().insert(frames);
+  Cache& cache = caches_[thread_slot()];
+  if (cache.busy.load(std::memory_order_relaxed)) return depot().insert(frames);  // we interrupted ourselves
+  cache.busy.store(true, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // flag first, then the entries' use
+  Entry& entry = cache.entries[entry_index(frames)];
+  const std::size_t bytes = frames.size() * sizeof(std::uintptr_t);
+  StackId id;
+  if (entry.count == frames.size() && std::memcmp(entry.frames, frames.data(), bytes) == 0) {
+    id = entry.id;
+  } else {
+    id = depot().insert(frames);
+    if (id != kNoStack) {  // a refusal is not remembered: the depot counts each one, as without a cache
+      entry.count = static_cast<std::uint32_t>(frames.size());
+      entry.id = id;
+      std::memcpy(entry.frames, frames.data(), bytes);
+    }
+  }
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // the entries' use, then the flag
+  cache.busy.store(false, std::memory_order_relaxed);
+  return id;
+}
+
+}  // namespace zheap::debug
