@@ -9,16 +9,18 @@ namespace {
 
 constinit RecentStacks process_recent_stacks;
 
-// The entry a stack belongs in: its depth and up to four innermost frames, mixed by one
-// multiplication (stacks from one call site share frame 0, and those from one caller
-// frame 1 too; the depth and the next frames tell most of them apart).
+// The entry a stack belongs in: its depth and up to eight innermost frames, mixed by one
+// multiplication (stacks through one allocation wrapper share their first frames; the
+// depth and the next frames tell most of them apart). sqlite under debug mode: 66% of
+// captures found with four frames and 64 entries, 75% with eight, 87% with eight and 256
+// entries; more frames than that spread a thread's stacks over more entries than it has.
 std::size_t entry_index(std::span<const std::uintptr_t> frames) noexcept {
   std::uint64_t key = frames.size();
-  const std::size_t mixed = frames.size() < 4 ? frames.size() : 4;
+  const std::size_t mixed = frames.size() < 8 ? frames.size() : 8;
   for (std::size_t i = 0; i < mixed; ++i) key ^= std::rotl(static_cast<std::uint64_t>(frames[i]), static_cast<int>(i * 13));
   key *= 0x9E3779B97F4A7C15ull;
-  static_assert(RecentStacks::kEntries == 64, "the index below takes the product's top 6 bits");
-  return static_cast<std::size_t>(key >> 58);
+  static_assert(RecentStacks::kEntries == 256, "the index below takes the product's top 8 bits");
+  return static_cast<std::size_t>(key >> 56);
 }
 
 }  // namespace

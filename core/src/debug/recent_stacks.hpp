@@ -11,7 +11,7 @@
 //
 // Layout: kThreadSlots caches (thread_slot.hpp) of kEntries entries, each a stack of at
 // most kMaxFrames frames and its id; deeper stacks always go to the depot. Static storage
-// (about 1 MiB, touched only by threads that use it).
+// (66 KiB per slot, 4 MiB in all, touched only by the threads that use it).
 // Thread safety: a thread uses its slot's cache only when it holds that slot exclusively
 // (the first kThreadSlots threads); later threads, and a signal handler that interrupted
 // its own thread's use, go to the depot, so no lock and no locked instruction. Ids never
@@ -30,7 +30,7 @@ namespace zheap::debug {
 
 class RecentStacks {
  public:
-  static constexpr std::size_t kEntries = 64;
+  static constexpr std::size_t kEntries = 256;
   static constexpr std::size_t kMaxFrames = 32;  // the default depth (30) and a little
 
   // In front of `depot`; with none, of stack_depot() (the process's instance).
