@@ -231,19 +231,30 @@ struct DebugAllocator::Impl {
       evict(record.address, false);
       return;
     }
-    if (record.guarded) os::protect_none(record.base, record.base_len);
     // Into the thread's batch first, poisoned after: the batch lock's locked instruction
     // would otherwise wait for the poison's stores (misses, when the block's lines were
-    // last written on another core: 90% of the time in the batch push on larson). The
-    // block stays with this thread until take_batch(), so it is poisoned before any other
-    // thread can take it out of quarantine (only leak_check() could see it earlier, as it
-    // can see any block freed while it runs).
+    // last written on another core: 90% of the time in the batch push on larson). No
+    // other thread can release a block that small before this one poisons it (a
+    // leak_check() running meanwhile may report it unpoisoned, as it may any block freed
+    // while it runs); a big one, or a guarded one (a system call anyway), is made
+    // inaccessible first.
+    const bool poison_first = record.guarded || quarantine.could_leave_from_flush(record.base_len);
+    if (poison_first) poison(record);
     Quarantine::Entry full_batch[Quarantine::kBatchEntries];
     const std::size_t batch_count = quarantine.add_to_batch({record.address, record.base_len}, full_batch);
-    if (!record.guarded) std::memset(reinterpret_cast<void*>(record.address), kPoison, record.size);
+    if (!poison_first) poison(record);
     if (batch_count == 0) return;
     Quarantine::Entry leaving[Quarantine::kMaxEvicted];
     evict_all(leaving, quarantine.take_batch(full_batch, batch_count, leaving));
+  }
+
+  // A block entering quarantine: poisoned, or inaccessible when guarded.
+  static void poison(const BlockRecord& record) noexcept {
+    if (record.guarded) {
+      os::protect_none(record.base, record.base_len);
+    } else {
+      std::memset(reinterpret_cast<void*>(record.address), kPoison, record.size);
+    }
   }
 
   // Evicts (checking poison) the `count` entries in `leaving`, then, while the quarantine

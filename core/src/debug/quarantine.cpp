@@ -26,7 +26,16 @@ std::size_t Quarantine::add_to_batch(Entry entry, Entry* full) noexcept {
   return count;
 }
 
+bool Quarantine::map_ring() noexcept {
+  MutexLock guard(lock_);
+  if (ring_ == nullptr) ring_ = static_cast<Entry*>(os::map(kCapacity * sizeof(Entry)));
+  return ring_ != nullptr;
+}
+
 std::size_t Quarantine::move_to_ring(Batch& batch, Entry* evicted) noexcept {
+  // Another thread's batch may hold an entry its thread has not poisoned yet: it must not
+  // come back to us for eviction, as it would when the ring cannot be mapped.
+  if (!map_ring()) return 0;
   Entry moving[kBatchEntries];
   std::size_t count;
   {
@@ -44,12 +53,10 @@ std::size_t Quarantine::move_to_ring(Batch& batch, Entry* evicted) noexcept {
 std::size_t Quarantine::take_batch(const Entry* entries, std::size_t count, Entry* evicted) noexcept {
   MutexLock guard(lock_);
   reserved_.fetch_sub(batch_bytes_, std::memory_order_relaxed);
-  if (ring_ == nullptr) {
-    ring_ = static_cast<Entry*>(os::map(kCapacity * sizeof(Entry)));
-    if (ring_ == nullptr) {  // no memory for the ring: nothing is held, all leave at once
-      std::memcpy(evicted, entries, count * sizeof(Entry));
-      return count;
-    }
+  if (ring_ == nullptr) ring_ = static_cast<Entry*>(os::map(kCapacity * sizeof(Entry)));
+  if (ring_ == nullptr) {  // no memory for the ring: nothing is held, all leave at once
+    std::memcpy(evicted, entries, count * sizeof(Entry));
+    return count;
   }
   std::size_t out = 0;
   while (count_ + count > kCapacity) pop_locked(&evicted[out++]);  // room first: the oldest leave early
