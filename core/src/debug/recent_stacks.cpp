@@ -23,27 +23,36 @@ std::size_t entry_index(std::span<const std::uintptr_t> frames) noexcept {
   return static_cast<std::size_t>(key >> 56);
 }
 
+// Whether two stacks of `count` frames are the same. A loop of its own rather than
+// memcmp: the stacks are short, so the call cost more than the comparison (larson,
+// 4-frame stacks: memcmp was 4.6% of the samples).
+bool same_frames(const std::uintptr_t* a, const std::uintptr_t* b, std::size_t count) noexcept {
+  std::uintptr_t difference = 0;
+  for (std::size_t i = 0; i < count; ++i) difference |= a[i] ^ b[i];
+  return difference == 0;
+}
+
 }  // namespace
 
 RecentStacks& recent_stacks() noexcept { return process_recent_stacks; }
 
 StackId RecentStacks::intern(std::span<const std::uintptr_t> frames) noexcept {
-  if (frames.empty() || frames.size() > kMaxFrames || !thread_slot_is_exclusive()) return depot().insert(frames);
-  Cache& cache = caches_[thread_slot()];
+  const std::size_t slot = exclusive_thread_slot();
+  if (frames.empty() || frames.size() > kMaxFrames || slot == kThreadSlots) return depot().insert(frames);
+  Cache& cache = caches_[slot];
   if (cache.busy.load(std::memory_order_relaxed)) return depot().insert(frames);  // we interrupted ourselves
   cache.busy.store(true, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_seq_cst);  // flag first, then the entries' use
   Entry& entry = cache.entries[entry_index(frames)];
-  const std::size_t bytes = frames.size() * sizeof(std::uintptr_t);
   StackId id;
-  if (entry.count == frames.size() && std::memcmp(entry.frames, frames.data(), bytes) == 0) {
+  if (entry.count == frames.size() && same_frames(entry.frames, frames.data(), frames.size())) {
     id = entry.id;
   } else {
     id = depot().insert(frames);
     if (id != kNoStack) {  // a refusal is not remembered: the depot counts each one, as without a cache
       entry.count = static_cast<std::uint32_t>(frames.size());
       entry.id = id;
-      std::memcpy(entry.frames, frames.data(), bytes);
+      std::memcpy(entry.frames, frames.data(), frames.size() * sizeof(std::uintptr_t));
     }
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);  // the entries' use, then the flag
