@@ -7,6 +7,7 @@
 #include "debug/debug_report.hpp"
 #include "debug/leak_scan.hpp"
 #include "debug/quarantine.hpp"
+#include "debug/recent_stacks.hpp"
 #include "debug/stack_capture.hpp"
 #include "debug/stack_depot.hpp"
 #include "os/os.hpp"
@@ -89,7 +90,7 @@ struct DebugAllocator::Impl {
     while (start < count && start < kOwnFrames && frames[start] != caller) ++start;
     if (start == count || frames[start] != caller) start = 0;  // not found: keep all rather than lose the caller
     const std::size_t depth = std::min(count - start, options.stack_depth);
-    return debug::stack_depot().insert({frames + start, depth});
+    return debug::recent_stacks().intern({frames + start, depth});
   }
 
   // ---- placing blocks
@@ -230,13 +231,30 @@ struct DebugAllocator::Impl {
       evict(record.address, false);
       return;
     }
+    // Into the thread's batch first, poisoned after: the batch lock's locked instruction
+    // would otherwise wait for the poison's stores (misses, when the block's lines were
+    // last written on another core: 90% of the time in the batch push on larson). No
+    // other thread can release a block that small before this one poisons it (a
+    // leak_check() running meanwhile may report it unpoisoned, as it may any block freed
+    // while it runs); a big one, or a guarded one (a system call anyway), is made
+    // inaccessible first.
+    const bool poison_first = record.guarded || quarantine.could_leave_from_flush(record.base_len);
+    if (poison_first) poison(record);
+    Quarantine::Entry full_batch[Quarantine::kBatchEntries];
+    const std::size_t batch_count = quarantine.add_to_batch({record.address, record.base_len}, full_batch);
+    if (!poison_first) poison(record);
+    if (batch_count == 0) return;
+    Quarantine::Entry leaving[Quarantine::kMaxEvicted];
+    evict_all(leaving, quarantine.take_batch(full_batch, batch_count, leaving));
+  }
+
+  // A block entering quarantine: poisoned, or inaccessible when guarded.
+  static void poison(const BlockRecord& record) noexcept {
     if (record.guarded) {
       os::protect_none(record.base, record.base_len);
     } else {
       std::memset(reinterpret_cast<void*>(record.address), kPoison, record.size);
     }
-    Quarantine::Entry leaving[Quarantine::kMaxEvicted];
-    evict_all(leaving, quarantine.push({record.address, record.base_len}, leaving));
   }
 
   // Evicts (checking poison) the `count` entries in `leaving`, then, while the quarantine

@@ -11,26 +11,31 @@ Quarantine::~Quarantine() {
   if (ring_ != nullptr) os::unmap(ring_, kCapacity * sizeof(Entry));
 }
 
-std::size_t Quarantine::push(Entry entry, Entry* evicted) noexcept {
+std::size_t Quarantine::add_to_batch(Entry entry, Entry* full) noexcept {
   Batch& batch = batches_[thread_slot()];
-  Entry moving[kBatchEntries];
-  std::size_t count;
-  {
-    MutexLock guard(batch.lock);
-    // Reserved before the entry is in: the ring never counts on bytes a batch holds.
-    if (batch.count == 0) reserved_.fetch_add(batch_bytes_, std::memory_order_relaxed);
-    batch.entries[batch.count++] = entry;
-    batch.bytes += entry.bytes;
-    if (batch.count < kBatchEntries && batch.bytes < batch_bytes_) return 0;
-    count = batch.count;
-    std::memcpy(moving, batch.entries, count * sizeof(Entry));
-    batch.count = 0;
-    batch.bytes = 0;
-  }
-  return take_batch(moving, count, evicted);
+  MutexLock guard(batch.lock);
+  // Reserved before the entry is in: the ring never counts on bytes a batch holds.
+  if (batch.count == 0) reserved_.fetch_add(batch_bytes_, std::memory_order_relaxed);
+  batch.entries[batch.count++] = entry;
+  batch.bytes += entry.bytes;
+  if (batch.count < kBatchEntries && batch.bytes < batch_bytes_) return 0;
+  const std::size_t count = batch.count;
+  std::memcpy(full, batch.entries, count * sizeof(Entry));
+  batch.count = 0;
+  batch.bytes = 0;
+  return count;
+}
+
+bool Quarantine::map_ring() noexcept {
+  MutexLock guard(lock_);
+  if (ring_ == nullptr) ring_ = static_cast<Entry*>(os::map(kCapacity * sizeof(Entry)));
+  return ring_ != nullptr;
 }
 
 std::size_t Quarantine::move_to_ring(Batch& batch, Entry* evicted) noexcept {
+  // Another thread's batch may hold an entry its thread has not poisoned yet: it must not
+  // come back to us for eviction, as it would when the ring cannot be mapped.
+  if (!map_ring()) return 0;
   Entry moving[kBatchEntries];
   std::size_t count;
   {
@@ -44,15 +49,14 @@ std::size_t Quarantine::move_to_ring(Batch& batch, Entry* evicted) noexcept {
   return take_batch(moving, count, evicted);
 }
 
+// `entries`: a batch copied out of its slot, which had reserved batch_bytes_.
 std::size_t Quarantine::take_batch(const Entry* entries, std::size_t count, Entry* evicted) noexcept {
   MutexLock guard(lock_);
   reserved_.fetch_sub(batch_bytes_, std::memory_order_relaxed);
-  if (ring_ == nullptr) {
-    ring_ = static_cast<Entry*>(os::map(kCapacity * sizeof(Entry)));
-    if (ring_ == nullptr) {  // no memory for the ring: nothing is held, all leave at once
-      std::memcpy(evicted, entries, count * sizeof(Entry));
-      return count;
-    }
+  if (ring_ == nullptr) ring_ = static_cast<Entry*>(os::map(kCapacity * sizeof(Entry)));
+  if (ring_ == nullptr) {  // no memory for the ring: nothing is held, all leave at once
+    std::memcpy(evicted, entries, count * sizeof(Entry));
+    return count;
   }
   std::size_t out = 0;
   while (count_ + count > kCapacity) pop_locked(&evicted[out++]);  // room first: the oldest leave early

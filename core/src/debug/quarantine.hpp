@@ -38,11 +38,11 @@ class Quarantine {
  public:
   static constexpr std::size_t kCapacity = std::size_t{1} << 16;
   static constexpr std::size_t kBatchEntries = 32;
-  // What one push() may hand back for eviction: a whole batch refused by a full or
+  // What one take_batch() may hand back for eviction: a whole batch refused by a full or
   // unmapped ring, and as many of the ring's oldest again.
   static constexpr std::size_t kMaxEvicted = 2 * kBatchEntries;
 
-  // No default member initializers: the arrays of them that push() and its callers keep
+  // No default member initializers: the arrays of them that take_batch() and its callers keep
   // on the stack would be zeroed on every free (a kilobyte of stores).
   struct Entry {
     std::uintptr_t address;
@@ -59,11 +59,22 @@ class Quarantine {
   // does not at once (and need not poison it).
   bool could_hold(std::size_t bytes) const noexcept { return bytes <= max_bytes_; }
 
-  // Holds `entry` (could_hold() true). Entries that must leave now (the oldest, past the
-  // limit; or the batch itself when the ring cannot be mapped) are written to `evicted`
-  // (room for kMaxEvicted); returns how many. When that is kMaxEvicted, pop_excess() may
-  // have more.
-  std::size_t push(Entry entry, Entry* evicted) noexcept;
+  // Holding `entry` (could_hold() true) takes two steps, so that the caller can work in
+  // between (the debug allocator poisons the block there: the batch lock's locked
+  // instruction then does not wait for the poison's stores). add_to_batch() puts `entry`
+  // into the calling thread's batch; when that fills it, the batch is taken out into
+  // `full` (room for kBatchEntries) and its count returned, and the caller must hand it
+  // to take_batch(), which writes what must leave now (the oldest, past the limit; or the
+  // batch itself when the ring cannot be mapped) to `evicted` (room for kMaxEvicted) and
+  // returns how many; when that is kMaxEvicted, pop_excess() may have more.
+  std::size_t add_to_batch(Entry entry, Entry* full) noexcept;
+  std::size_t take_batch(const Entry* entries, std::size_t count, Entry* evicted) noexcept;
+  // Whether an entry of `bytes`, once add_to_batch() returned, could leave the quarantine
+  // through another thread's flush_batches() before the adding thread's next step. Only
+  // a big one can: flush_batches() moves a batch only into a mapped ring, whose excess
+  // leaves oldest first, and the newest entry leaves at once only when it is more than
+  // the limit less what all batches may reserve (half the limit).
+  bool could_leave_from_flush(std::size_t bytes) const noexcept { return bytes >= batch_bytes_; }
   // Up to `max` of the oldest entries while the bytes held exceed the limit or the ring
   // is full, under one lock acquisition; how many.
   std::size_t pop_excess(Entry* out, std::size_t max) noexcept;
@@ -100,11 +111,11 @@ class Quarantine {
     Entry entries[kBatchEntries] = {};
   };
 
-  // Empties `batch` into the ring; what must leave goes to `evicted`; how many.
+  // Empties `batch` into the ring; what must leave goes to `evicted`; how many. Leaves
+  // the batch where it is when the ring cannot be mapped (see could_leave_from_flush()).
   std::size_t move_to_ring(Batch& batch, Entry* evicted) noexcept;
-  // Moves `count` entries (a batch copied out of its slot, which had reserved
-  // batch_bytes_) into the ring and writes what must leave to `evicted`; how many.
-  std::size_t take_batch(const Entry* entries, std::size_t count, Entry* evicted) noexcept;
+  // Maps the ring if that was not done yet; false when it cannot be.
+  bool map_ring() noexcept;
   std::size_t pop_excess_locked(Entry* out, std::size_t max) noexcept;
   bool pop_locked(Entry* out) noexcept;
 

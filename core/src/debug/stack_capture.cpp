@@ -135,8 +135,9 @@ constinit StackMemo memos[kThreadSlots];
 class MemoLease {
  public:
   explicit MemoLease(std::uint64_t generation) noexcept {
-    if (!thread_slot_is_exclusive()) return;
-    StackMemo* memo = &memos[thread_slot()];
+    const std::size_t slot = exclusive_thread_slot();
+    if (slot == kThreadSlots) return;
+    StackMemo* memo = &memos[slot];
     if (memo->busy.load(std::memory_order_relaxed)) return;  // we interrupted our own capture
     memo->busy.store(true, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);  // flag first, then the memo's use

@@ -27,4 +27,8 @@ std::size_t thread_slot() noexcept;
 // other threads, only against itself (a signal handler on the same thread).
 bool thread_slot_is_exclusive() noexcept;
 
+// Both at once: the calling thread's slot when it holds it exclusively, else
+// kThreadSlots (one call on paths that run twice per allocation).
+std::size_t exclusive_thread_slot() noexcept;
+
 }  // namespace zheap::debug
