@@ -33,10 +33,6 @@ namespace {
 constexpr std::uint8_t kCanary = 0xCB;  // redzones around live blocks
 constexpr std::uint8_t kPoison = 0xFD;  // freed blocks in quarantine
 
-// Frames of our own that may sit above the caller's return address in a capture
-// (Impl::capture_stack_here, Impl::allocate, the public entry, a vtable thunk), with room.
-constexpr std::size_t kOwnFrames = 8;
-
 // The first byte in [begin, end) that is not `pattern`, or `end`.
 const std::uint8_t* first_not(const std::uint8_t* begin, const std::uint8_t* end, std::uint8_t pattern) noexcept {
   std::uint64_t word;
@@ -67,7 +63,7 @@ const std::uint8_t* last_not(const std::uint8_t* begin, const std::uint8_t* end,
 
 struct DebugAllocator::Impl {
   explicit Impl(const DebugOptions& o) noexcept : options(o), quarantine(o.quarantine_bytes) {
-    options.stack_depth = std::clamp<std::size_t>(options.stack_depth, 1, debug::kMaxStackFrames - kOwnFrames);
+    options.stack_depth = std::clamp<std::size_t>(options.stack_depth, 1, debug::kMaxStackFrames - debug::kMaxFramesAboveCaller);
     policy = debug::ReportPolicy{options.on_error, options.on_wrong_size, options.error_handler, options.error_context};
   }
 
@@ -85,12 +81,9 @@ struct DebugAllocator::Impl {
   // The calling thread's stack from `caller` (a return address) outwards, in the depot.
   StackId capture_stack_here(std::uintptr_t caller) noexcept {
     std::uintptr_t frames[debug::kMaxStackFrames];
-    const std::size_t count = debug::capture_stack(frames, options.stack_depth + kOwnFrames, 0);
-    std::size_t start = 0;
-    while (start < count && start < kOwnFrames && frames[start] != caller) ++start;
-    if (start == count || frames[start] != caller) start = 0;  // not found: keep all rather than lose the caller
-    const std::size_t depth = std::min(count - start, options.stack_depth);
-    return debug::recent_stacks().intern({frames + start, depth});
+    // Not found among our own frames: the stack is kept from the top rather than lose the caller.
+    const std::size_t count = debug::capture_stack_from(frames, options.stack_depth, caller);
+    return debug::recent_stacks().intern({frames, count});
   }
 
   // ---- placing blocks
@@ -427,8 +420,8 @@ struct DebugAllocator::Impl {
     std::sort(records, records + n,
               [](const BlockRecord& a, const BlockRecord& b) { return a.address < b.address; });
     // Memory of ours that holds block addresses (or is simply no root): the shard arrays,
-    // the quarantine ring, this object, the snapshot, the stack depot.
-    AddressRange never_roots[BlockTable::kShards + 8];
+    // the quarantine ring, this object, the snapshot, the stack depot, the walk memos.
+    AddressRange never_roots[BlockTable::kShards + 9];
     std::size_t roots_skipped = blocks.mappings_while_locked(never_roots, BlockTable::kShards);
     const auto range_of = [](const void* begin, std::size_t bytes) {
       const auto start = reinterpret_cast<std::uintptr_t>(begin);
@@ -439,6 +432,7 @@ struct DebugAllocator::Impl {
     never_roots[roots_skipped++] = range_of(records, records_bytes);
     never_roots[roots_skipped++] = range_of(kinds, kinds_bytes);
     roots_skipped += debug::stack_depot().mappings(never_roots + roots_skipped, 4);
+    never_roots[roots_skipped++] = debug::stack_memo_range();
     debug::classify_blocks({records, n}, {never_roots, roots_skipped}, options, stack_start, kinds);
     blocks.unlock_all();
 

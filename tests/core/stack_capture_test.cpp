@@ -313,5 +313,95 @@ TEST(StackCapture, ManyThreadsCapturingAtOnceStayExact) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
+// ---- capture_stack_from(): the stack from a given caller, as an allocator's entry point
+// passes it (its own return address), with the frames above it walked but not kept.
+
+struct FromCallerStacks {
+  std::uintptr_t from[kMaxStackFrames];
+  std::size_t from_count = 0;
+  std::uintptr_t reference[kMaxStackFrames];  // from the same innermost frame, via libgcc
+  std::size_t reference_count = 0;
+  std::uintptr_t caller = 0;
+  std::uint64_t fallbacks = 0;
+};
+
+__attribute__((noinline)) void nested_capture_from(int levels, std::size_t max, FromCallerStacks* out) {
+  if (levels > 0) {
+    nested_capture_from(levels - 1, max, out);
+    __asm__ volatile("" ::: "memory");  // no tail call: keep every frame
+    return;
+  }
+  const std::uint64_t fallbacks_before = capture_fallback_count();
+  out->from_count = capture_stack_from(out->from, max, out->caller);
+  out->fallbacks = capture_fallback_count() - fallbacks_before;
+  out->reference_count = capture_stack_unwind(out->reference, kMaxStackFrames, 0);
+}
+
+// Plays an allocator's entry point: `levels` + 2 frames of its own above its caller.
+__attribute__((noinline)) void entry_like(int levels, std::size_t max, FromCallerStacks* out) {
+  out->caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
+  nested_capture_from(levels, max, out);
+  __asm__ volatile("" ::: "memory");
+}
+
+// The reference's frames from the caller on (frames[0] of the reference is a different
+// call site in nested_capture_from, so the caller is searched for, not counted).
+std::vector<std::uintptr_t> reference_from_caller(const FromCallerStacks& stacks, std::size_t max) {
+  const std::uintptr_t* begin = std::find(stacks.reference, stacks.reference + stacks.reference_count, stacks.caller);
+  const std::size_t available = static_cast<std::size_t>(stacks.reference + stacks.reference_count - begin);
+  return {begin, begin + std::min(available, max)};
+}
+
+__attribute__((noinline)) void call_entry_like_a(int levels, std::size_t max, FromCallerStacks* out) {
+  entry_like(levels, max, out);
+  __asm__ volatile("" ::: "memory");
+}
+__attribute__((noinline)) void call_entry_like_b(int levels, std::size_t max, FromCallerStacks* out) {
+  entry_like(levels, max, out);
+  __asm__ volatile("nop" ::: "memory");  // not the same code as _a: not folded into one function
+}
+
+TEST(StackCaptureFrom, StartsAtTheCallerAndKeepsMaxFramesFromThere) {
+  for (std::size_t max : {std::size_t{1}, std::size_t{3}, std::size_t{30}}) {
+    FromCallerStacks stacks;
+    call_entry_like_a(3, max, &stacks);  // 5 frames above the caller, more than `max` for 1 and 3
+    ASSERT_GT(stacks.reference_count, 6u);
+    ASSERT_GT(stacks.from_count, 0u);
+    EXPECT_EQ(stacks.from[0], stacks.caller);
+    EXPECT_EQ(std::vector<std::uintptr_t>(stacks.from, stacks.from + stacks.from_count),
+              reference_from_caller(stacks, max))
+        << "max " << max;
+  }
+}
+
+TEST(StackCaptureFrom, ACallerTooFarOutKeepsTheStackFromTheTop) {
+  // kMaxFramesAboveCaller + 2 frames above the caller: not searched that far.
+  FromCallerStacks stacks;
+  call_entry_like_a(static_cast<int>(kMaxFramesAboveCaller), 12, &stacks);
+  ASSERT_EQ(stacks.from_count, 12u);
+  EXPECT_NE(stacks.from[0], stacks.caller);
+  // frames[0] are two call sites in one function; the rest is the same stack.
+  for (std::size_t i = 1; i < 12; ++i) EXPECT_EQ(stacks.from[i], stacks.reference[i]) << i;
+}
+
+TEST(StackCaptureFrom, AlternatingCallersStayExactAndFindTheirRules) {
+  // Two callers in turn, as a program's allocation and free: each has its own memo track.
+  NO_UNROLL
+  for (int round = 0; round < 6; ++round) {
+    FromCallerStacks a;
+    call_entry_like_a(2, 30, &a);
+    EXPECT_EQ(std::vector<std::uintptr_t>(a.from, a.from + a.from_count), reference_from_caller(a, 30));
+    FromCallerStacks b;
+    std::thread([&] {}).join();  // other work between captures changes nothing
+    call_entry_like_b(4, 30, &b);
+    EXPECT_EQ(std::vector<std::uintptr_t>(b.from, b.from + b.from_count), reference_from_caller(b, 30));
+    EXPECT_NE(a.caller, b.caller);
+    if (round > 0) {
+      EXPECT_EQ(a.fallbacks, 0u);
+      EXPECT_EQ(b.fallbacks, 0u);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace zheap::debug

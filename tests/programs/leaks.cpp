@@ -29,6 +29,7 @@ namespace {
 
 using test_programs::no_tail_call;
 using test_programs::opaque;
+using test_programs::scrub_vector_registers;
 
 // Zeroes the dead stack below main's frame, where a leaking function's frame was: a
 // conservative scan at exit would otherwise find its stale copy of the leaked pointer
@@ -79,6 +80,7 @@ int volatile chain_length = 2;
 
 [[gnu::noinline]] void leak_in_thread() {
   opaque(std::malloc(64));  // leak: thread Direct 64 1
+  scrub_vector_registers();  // the thread's end binds operator delete lazily (opaque.hpp)
   no_tail_call();
 }
 

@@ -7,17 +7,22 @@
 
 #include <unwind.h>
 
-// The entry: reads the caller's registers as they are at the call and jumps (not calls)
+// The entries: read the caller's registers as they are at the call and jump (not call)
 // to the walker with them as extra arguments, so the walker returns straight to
-// capture_stack()'s caller and the entry never appears on the stack.
-//   rdi frames, rsi max, rdx skip (untouched)  ->  rcx pc, r8 sp, r9 rbp
+// capture_stack()'s caller and the entry never appears on the stack. Both entries are
+// one piece of code: the walker tells a skip count from a return address by its value.
+//   rdi frames, rsi max, rdx skip or caller (untouched)  ->  rcx pc, r8 sp, r9 rbp
 __asm__(R"(
   .text
   .p2align 4
   .globl zheap_debug_capture_stack
   .hidden zheap_debug_capture_stack
   .type zheap_debug_capture_stack, @function
+  .globl zheap_debug_capture_stack_from
+  .hidden zheap_debug_capture_stack_from
+  .type zheap_debug_capture_stack_from, @function
 zheap_debug_capture_stack:
+zheap_debug_capture_stack_from:
   .cfi_startproc
   movq (%rsp), %rcx
   leaq 8(%rsp), %r8
@@ -25,6 +30,7 @@ zheap_debug_capture_stack:
   jmp zheap_debug_walk_stack
   .cfi_endproc
   .size zheap_debug_capture_stack, .-zheap_debug_capture_stack
+  .size zheap_debug_capture_stack_from, .-zheap_debug_capture_stack_from
 )");
 
 namespace zheap::debug {
@@ -111,19 +117,30 @@ struct RecentRule {
 };
 constexpr std::size_t kRecentRules = 256;
 
+// The previous capture made from one place: captures alternate between places (an
+// allocator's allocation and its free, called from different lines of the program), and
+// a single previous capture would then never share the inner frames, whose return
+// addresses differ between the two. Each track is named by its key: the caller's return
+// address for capture_stack_from(), else the first return address. Two buffers: the walk
+// reads the previous capture from one while writing the new one into the other.
+struct MemoTrack {
+  std::uintptr_t key = 0;
+  std::uint8_t previous = 0;  // which buffer holds the previous capture
+  std::uint32_t previous_count = 0;
+  MemoFrame frames[2][kMemoFrames]{};
+};
+constexpr std::size_t kMemoTracks = 2;
+
 // One per thread slot (thread_slot.hpp), used only by a thread that holds its slot
 // exclusively (the first kThreadSlots threads of the process; later ones walk without a
 // memo, as before it existed): taking a memo shared between threads would need a locked
 // instruction, whose store-buffer drain cost a fifth of the walk on sqlite. `busy` only
 // guards against the thread itself: a capture in a signal handler that interrupted one.
-// Two buffers: the walk reads the previous capture from one while writing the new one
-// into the other.
 struct alignas(64) StackMemo {
   std::atomic<bool> busy{false};
-  std::uint8_t previous = 0;  // which buffer holds the previous capture
-  std::uint32_t previous_count = 0;
+  std::uint8_t last_track = 0;   // the track used last (a new key replaces the other one)
   std::uint64_t generation = 0;  // the rule cache's generation it was made with
-  MemoFrame frames[2][kMemoFrames]{};
+  MemoTrack tracks[kMemoTracks]{};
   RecentRule recent[kRecentRules]{};
 };
 
@@ -134,7 +151,7 @@ constinit StackMemo memos[kThreadSlots];
 // (the memo is emptied: a walk that fell back has no complete record).
 class MemoLease {
  public:
-  explicit MemoLease(std::uint64_t generation) noexcept {
+  MemoLease(std::uint64_t generation, std::uintptr_t key) noexcept {
     const std::size_t slot = exclusive_thread_slot();
     if (slot == kThreadSlots) return;
     StackMemo* memo = &memos[slot];
@@ -144,21 +161,28 @@ class MemoLease {
     memo_ = memo;
     if (memo->generation != generation) {  // rules were forgotten (dlclose): outcomes may differ
       memo->generation = generation;
-      memo->previous_count = 0;
+      for (MemoTrack& track : memo->tracks) track.previous_count = 0;
       for (RecentRule& entry : memo->recent) entry = RecentRule{};
     }
-    previous_ = memo->frames[memo->previous];
-    previous_count_ = memo->previous_count;
-    fresh_ = memo->frames[memo->previous ^ 1];
+    static_assert(kMemoTracks == 2, "the choice below is between two tracks");
+    const std::uint8_t chosen = memo->tracks[0].key == key   ? 0
+                               : memo->tracks[1].key == key ? 1
+                                                            : static_cast<std::uint8_t>(memo->last_track ^ 1);
+    memo->last_track = chosen;
+    track_ = &memo->tracks[chosen];
+    track_->key = key;  // a replaced track keeps its frames: the outer ones are likely shared
+    previous_ = track_->frames[track_->previous];
+    previous_count_ = track_->previous_count;
+    fresh_ = track_->frames[track_->previous ^ 1];
   }
 
   ~MemoLease() {
     if (memo_ == nullptr) return;
     if (committed_) {
-      memo_->previous ^= 1;
-      memo_->previous_count = static_cast<std::uint32_t>(fresh_count_);
+      track_->previous ^= 1;
+      track_->previous_count = static_cast<std::uint32_t>(fresh_count_);
     } else {
-      memo_->previous_count = 0;
+      track_->previous_count = 0;
     }
     std::atomic_signal_fence(std::memory_order_seq_cst);  // the memo's use, then the flag
     memo_->busy.store(false, std::memory_order_relaxed);
@@ -197,6 +221,7 @@ class MemoLease {
 
  private:
   StackMemo* memo_ = nullptr;
+  MemoTrack* track_ = nullptr;
   const MemoFrame* previous_ = nullptr;
   std::size_t previous_count_ = 0;
   std::size_t cursor_ = 0;
@@ -205,24 +230,54 @@ class MemoLease {
   bool committed_ = false;
 };
 
+// capture_stack_from()'s fallback: _Unwind_Backtrace's frames from `first`, then those
+// above `caller` dropped as the walk drops them (all kept when `caller` is not among the
+// first kMaxFramesAboveCaller).
+std::size_t unwind_from_caller(std::uintptr_t first, std::uintptr_t* frames, std::size_t max,
+                               std::uintptr_t caller) noexcept {
+  std::uintptr_t all[kMaxStackFrames + kMaxFramesAboveCaller];
+  const std::size_t count = unwind_from(first, all, max + kMaxFramesAboveCaller, 0);
+  std::size_t start = 0;
+  while (start < count && start < kMaxFramesAboveCaller && all[start] != caller) ++start;
+  if (start == count || all[start] != caller) start = 0;
+  std::size_t kept = 0;
+  for (std::size_t i = start; i < count && kept < max; ++i) frames[kept++] = all[i];
+  return kept;
+}
+
 }  // namespace
 
+// The walker behind both entries. `skip_or_caller`: below kMaxStackFrames, capture_stack()'s
+// skip count; otherwise capture_stack_from()'s caller (no return address is that low).
 extern "C" __attribute__((visibility("hidden"), used)) std::size_t zheap_debug_walk_stack(
-    std::uintptr_t* frames, std::size_t max, std::size_t skip, std::uintptr_t pc, std::uintptr_t sp,
+    std::uintptr_t* frames, std::size_t max, std::uintptr_t skip_or_caller, std::uintptr_t pc, std::uintptr_t sp,
     std::uintptr_t rbp) noexcept {
   if (max > kMaxStackFrames) max = kMaxStackFrames;
   const std::uintptr_t first = pc;
+  const bool from_caller = skip_or_caller >= kMaxStackFrames;
+  const std::uintptr_t caller = from_caller ? skip_or_caller : 0;
+  std::size_t skip = from_caller ? 0 : skip_or_caller;
   const std::size_t first_skip = skip;
+  // Frames still to search for `caller` (capture_stack_from): those kept meanwhile are
+  // dropped when it is found; when it is not, they stay, as in a plain capture.
+  std::size_t searching = from_caller ? kMaxFramesAboveCaller : 0;
   const std::uintptr_t stack_start = sp;
   FrameRuleCache& cache = frame_rule_cache();
-  MemoLease memo(cache.generation());
+  MemoLease memo(cache.generation(), from_caller ? caller : first);
   std::size_t count = 0;
-  for (std::size_t depth = 0; count < max && depth < kMaxStackFrames + skip; ++depth) {
+  for (std::size_t depth = 0; depth < kMaxStackFrames + kMaxFramesAboveCaller + first_skip; ++depth) {
+    if (searching > 0) {
+      --searching;
+      if (pc == caller) {
+        searching = 0;
+        count = 0;
+      }
+    }
     if (skip > 0) {
       --skip;
     } else {
-      frames[count++] = pc;
-      if (count == max) break;
+      if (count < max) frames[count++] = pc;  // full while searching: walk on, keep nothing
+      if (count == max && searching == 0) break;
     }
     std::uintptr_t cfa;
     std::uintptr_t rbp_saved_at;
@@ -261,12 +316,18 @@ extern "C" __attribute__((visibility("hidden"), used)) std::size_t zheap_debug_w
 
 fallback:
   fallback_captures.fetch_add(1, std::memory_order_relaxed);
+  if (from_caller) return unwind_from_caller(first, frames, max, caller);
   return unwind_from(first, frames, max, first_skip);
 }
 
 std::size_t capture_stack_unwind(std::uintptr_t* frames, std::size_t max, std::size_t skip) noexcept {
   if (max > kMaxStackFrames) max = kMaxStackFrames;
   return unwind_from(reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)), frames, max, skip);
+}
+
+AddressRange stack_memo_range() noexcept {
+  const auto begin = reinterpret_cast<std::uintptr_t>(&memos[0]);
+  return AddressRange{begin, begin + sizeof memos};
 }
 
 void forget_frame_rules() noexcept { frame_rule_cache().invalidate(); }

@@ -22,6 +22,8 @@
 // x86-64 Linux only.
 #pragma once
 
+#include <zheap/debug_allocator.hpp>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -37,6 +39,20 @@ inline constexpr std::size_t kMaxStackFrames = 128;
 std::size_t capture_stack(std::uintptr_t* frames, std::size_t max, std::size_t skip) noexcept
     __asm__("zheap_debug_capture_stack");
 
+// How many frames above its `caller` capture_stack_from() looks through.
+inline constexpr std::size_t kMaxFramesAboveCaller = 8;
+
+// Up to `max` return addresses from `caller` (a return address: where the program called
+// an allocator's entry) outwards: the frames above it, the allocator's own (at most
+// kMaxFramesAboveCaller of them), are walked but not kept, and the walk stops after `max`
+// frames from `caller`, not `max` plus room for the allocator's frames. When `caller` is
+// not among them (e.g. a tail call), the stack is kept from the top as capture_stack() with
+// skip 0 gives it. Same walk and memo as capture_stack(); the memo keeps the previous
+// capture per `caller` (two of them), so alternating allocations and frees from two places
+// in the program both find their previous walk.
+std::size_t capture_stack_from(std::uintptr_t* frames, std::size_t max, std::uintptr_t caller) noexcept
+    __asm__("zheap_debug_capture_stack_from");
+
 // The same stack, always through libgcc's _Unwind_Backtrace: the fallback, and the
 // reference that tests compare capture_stack() with. frames[0] is the address this
 // function returns to.
@@ -45,6 +61,11 @@ std::size_t capture_stack_unwind(std::uintptr_t* frames, std::size_t max, std::s
 // Forgets the cached unwind rules, for after dlclose(): a library mapped later at the
 // same addresses has other code. Safe at any time, from any thread.
 void forget_frame_rules() noexcept;
+
+// The walk memos' memory (static storage): it holds stale register values of the
+// program's frames (rbp, which code without frame pointers uses for anything, a heap
+// pointer included), so a leak scan must not take it for a root.
+AddressRange stack_memo_range() noexcept;
 
 // How many capture_stack() calls had to fall back to _Unwind_Backtrace since start-up.
 std::uint64_t capture_fallback_count() noexcept;
