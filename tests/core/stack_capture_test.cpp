@@ -385,7 +385,8 @@ TEST(StackCaptureFrom, ACallerTooFarOutKeepsTheStackFromTheTop) {
 }
 
 TEST(StackCaptureFrom, AlternatingCallersStayExactAndFindTheirRules) {
-  // Two callers in turn, as a program's allocation and free: each has its own memo track.
+  // Two callers in turn, as a program's allocation and free (the memo's previous capture
+  // then always comes from the other one).
   NO_UNROLL
   for (int round = 0; round < 6; ++round) {
     FromCallerStacks a;

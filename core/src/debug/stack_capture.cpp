@@ -117,30 +117,19 @@ struct RecentRule {
 };
 constexpr std::size_t kRecentRules = 256;
 
-// The previous capture made from one place: captures alternate between places (an
-// allocator's allocation and its free, called from different lines of the program), and
-// a single previous capture would then never share the inner frames, whose return
-// addresses differ between the two. Each track is named by its key: the caller's return
-// address for capture_stack_from(), else the first return address. Two buffers: the walk
-// reads the previous capture from one while writing the new one into the other.
-struct MemoTrack {
-  std::uintptr_t key = 0;
-  std::uint8_t previous = 0;  // which buffer holds the previous capture
-  std::uint32_t previous_count = 0;
-  MemoFrame frames[2][kMemoFrames]{};
-};
-constexpr std::size_t kMemoTracks = 2;
-
 // One per thread slot (thread_slot.hpp), used only by a thread that holds its slot
 // exclusively (the first kThreadSlots threads of the process; later ones walk without a
 // memo, as before it existed): taking a memo shared between threads would need a locked
 // instruction, whose store-buffer drain cost a fifth of the walk on sqlite. `busy` only
 // guards against the thread itself: a capture in a signal handler that interrupted one.
+// Two buffers: the walk reads the previous capture from one while writing the new one
+// into the other.
 struct alignas(64) StackMemo {
   std::atomic<bool> busy{false};
-  std::uint8_t last_track = 0;   // the track used last (a new key replaces the other one)
+  std::uint8_t previous = 0;  // which buffer holds the previous capture
+  std::uint32_t previous_count = 0;
   std::uint64_t generation = 0;  // the rule cache's generation it was made with
-  MemoTrack tracks[kMemoTracks]{};
+  MemoFrame frames[2][kMemoFrames]{};
   RecentRule recent[kRecentRules]{};
 };
 
@@ -151,7 +140,7 @@ constinit StackMemo memos[kThreadSlots];
 // (the memo is emptied: a walk that fell back has no complete record).
 class MemoLease {
  public:
-  MemoLease(std::uint64_t generation, std::uintptr_t key) noexcept {
+  explicit MemoLease(std::uint64_t generation) noexcept {
     const std::size_t slot = exclusive_thread_slot();
     if (slot == kThreadSlots) return;
     StackMemo* memo = &memos[slot];
@@ -161,28 +150,21 @@ class MemoLease {
     memo_ = memo;
     if (memo->generation != generation) {  // rules were forgotten (dlclose): outcomes may differ
       memo->generation = generation;
-      for (MemoTrack& track : memo->tracks) track.previous_count = 0;
+      memo->previous_count = 0;
       for (RecentRule& entry : memo->recent) entry = RecentRule{};
     }
-    static_assert(kMemoTracks == 2, "the choice below is between two tracks");
-    const std::uint8_t chosen = memo->tracks[0].key == key   ? 0
-                               : memo->tracks[1].key == key ? 1
-                                                            : static_cast<std::uint8_t>(memo->last_track ^ 1);
-    memo->last_track = chosen;
-    track_ = &memo->tracks[chosen];
-    track_->key = key;  // a replaced track keeps its frames: the outer ones are likely shared
-    previous_ = track_->frames[track_->previous];
-    previous_count_ = track_->previous_count;
-    fresh_ = track_->frames[track_->previous ^ 1];
+    previous_ = memo->frames[memo->previous];
+    previous_count_ = memo->previous_count;
+    fresh_ = memo->frames[memo->previous ^ 1];
   }
 
   ~MemoLease() {
     if (memo_ == nullptr) return;
     if (committed_) {
-      track_->previous ^= 1;
-      track_->previous_count = static_cast<std::uint32_t>(fresh_count_);
+      memo_->previous ^= 1;
+      memo_->previous_count = static_cast<std::uint32_t>(fresh_count_);
     } else {
-      track_->previous_count = 0;
+      memo_->previous_count = 0;
     }
     std::atomic_signal_fence(std::memory_order_seq_cst);  // the memo's use, then the flag
     memo_->busy.store(false, std::memory_order_relaxed);
@@ -221,7 +203,6 @@ class MemoLease {
 
  private:
   StackMemo* memo_ = nullptr;
-  MemoTrack* track_ = nullptr;
   const MemoFrame* previous_ = nullptr;
   std::size_t previous_count_ = 0;
   std::size_t cursor_ = 0;
@@ -263,7 +244,7 @@ extern "C" __attribute__((visibility("hidden"), used)) std::size_t zheap_debug_w
   std::size_t searching = from_caller ? kMaxFramesAboveCaller : 0;
   const std::uintptr_t stack_start = sp;
   FrameRuleCache& cache = frame_rule_cache();
-  MemoLease memo(cache.generation(), from_caller ? caller : first);
+  MemoLease memo(cache.generation());
   std::size_t count = 0;
   for (std::size_t depth = 0; depth < kMaxStackFrames + kMaxFramesAboveCaller + first_skip; ++depth) {
     if (searching > 0) {
