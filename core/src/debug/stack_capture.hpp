@@ -47,7 +47,8 @@ inline constexpr std::size_t kMaxFramesAboveCaller = 8;
 // kMaxFramesAboveCaller of them), are walked but not kept, and the walk stops after `max`
 // frames from `caller`, not `max` plus room for the allocator's frames. When `caller` is
 // not among them (e.g. a tail call), the stack is kept from the top as capture_stack() with
-// skip 0 gives it. Same walk, memo and fallback as capture_stack().
+// skip 0 gives it. Same walk, memo and fallback as capture_stack(). `caller` must be a
+// code address (the walker tells it from a skip count by being >= kMaxStackFrames).
 std::size_t capture_stack_from(std::uintptr_t* frames, std::size_t max, std::uintptr_t caller) noexcept
     __asm__("zheap_debug_capture_stack_from");
 
