@@ -19,17 +19,25 @@ std::size_t Quarantine::add_to_batch(Entry entry, Entry* full) noexcept {
   batch.entries[batch.count++] = entry;
   batch.bytes += entry.bytes;
   if (batch.count < kBatchEntries && batch.bytes < batch_bytes_) return 0;
+  return empty_batch_locked(batch, full);
+}
+
+std::size_t Quarantine::empty_batch_locked(Batch& batch, Entry* out) noexcept {
   const std::size_t count = batch.count;
-  std::memcpy(full, batch.entries, count * sizeof(Entry));
+  std::memcpy(out, batch.entries, count * sizeof(Entry));
   batch.count = 0;
   batch.bytes = 0;
   return count;
 }
 
-bool Quarantine::map_ring() noexcept {
-  MutexLock guard(lock_);
+bool Quarantine::map_ring_locked() noexcept {
   if (ring_ == nullptr) ring_ = static_cast<Entry*>(os::map(kCapacity * sizeof(Entry)));
   return ring_ != nullptr;
+}
+
+bool Quarantine::map_ring() noexcept {
+  MutexLock guard(lock_);
+  return map_ring_locked();
 }
 
 std::size_t Quarantine::move_to_ring(Batch& batch, Entry* evicted) noexcept {
@@ -40,12 +48,9 @@ std::size_t Quarantine::move_to_ring(Batch& batch, Entry* evicted) noexcept {
   std::size_t count;
   {
     MutexLock guard(batch.lock);
-    count = batch.count;
-    if (count == 0) return 0;
-    std::memcpy(moving, batch.entries, count * sizeof(Entry));
-    batch.count = 0;
-    batch.bytes = 0;
+    count = empty_batch_locked(batch, moving);
   }
+  if (count == 0) return 0;
   return take_batch(moving, count, evicted);
 }
 
@@ -53,8 +58,7 @@ std::size_t Quarantine::move_to_ring(Batch& batch, Entry* evicted) noexcept {
 std::size_t Quarantine::take_batch(const Entry* entries, std::size_t count, Entry* evicted) noexcept {
   MutexLock guard(lock_);
   reserved_.fetch_sub(batch_bytes_, std::memory_order_relaxed);
-  if (ring_ == nullptr) ring_ = static_cast<Entry*>(os::map(kCapacity * sizeof(Entry)));
-  if (ring_ == nullptr) {  // no memory for the ring: nothing is held, all leave at once
+  if (!map_ring_locked()) {  // no memory for the ring: nothing is held, all leave at once
     std::memcpy(evicted, entries, count * sizeof(Entry));
     return count;
   }

@@ -114,8 +114,11 @@ class Quarantine {
   // Empties `batch` into the ring; what must leave goes to `evicted`; how many. Leaves
   // the batch where it is when the ring cannot be mapped (see could_leave_from_flush()).
   std::size_t move_to_ring(Batch& batch, Entry* evicted) noexcept;
-  // Maps the ring if that was not done yet; false when it cannot be.
+  // Maps the ring if that was not done yet; false when it cannot be. _locked: lock_ held.
   bool map_ring() noexcept;
+  bool map_ring_locked() noexcept;
+  // Copies `batch`'s entries to `out` and empties it (its lock held); how many.
+  static std::size_t empty_batch_locked(Batch& batch, Entry* out) noexcept;
   std::size_t pop_excess_locked(Entry* out, std::size_t max) noexcept;
   bool pop_locked(Entry* out) noexcept;
 

@@ -27,8 +27,6 @@ std::uint32_t slot_bits() noexcept {
 
 std::size_t thread_slot() noexcept { return (slot_bits() & ~kExclusive) - 1; }
 
-bool thread_slot_is_exclusive() noexcept { return (slot_bits() & kExclusive) != 0; }
-
 std::size_t exclusive_thread_slot() noexcept {
   const std::uint32_t bits = slot_bits();
   return (bits & kExclusive) != 0 ? (bits & ~kExclusive) - 1 : kThreadSlots;

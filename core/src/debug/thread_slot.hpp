@@ -21,14 +21,10 @@ inline constexpr std::size_t kThreadSlots = 64;
 // The calling thread's slot, in [0, kThreadSlots). No allocation, no lock.
 std::size_t thread_slot() noexcept;
 
-// Whether the calling thread is the only one that will ever be given its slot: true for
-// the first kThreadSlots threads of the process (slots are handed out in turn and never
-// twice until the count wraps). Per-slot state such a thread keeps needs no lock against
-// other threads, only against itself (a signal handler on the same thread).
-bool thread_slot_is_exclusive() noexcept;
-
-// Both at once: the calling thread's slot when it holds it exclusively, else
-// kThreadSlots (one call on paths that run twice per allocation).
+// The calling thread's slot when it is the only thread that will ever be given it (the
+// first kThreadSlots threads of the process: slots are handed out in turn and never twice
+// until the count wraps), else kThreadSlots. Per-slot state such a thread keeps needs no
+// lock against other threads, only against itself (a signal handler on the same thread).
 std::size_t exclusive_thread_slot() noexcept;
 
 }  // namespace zheap::debug

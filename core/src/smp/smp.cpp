@@ -60,6 +60,9 @@ constinit Heap empty_heap{&empty_page};
 constinit Heap exited_heap{&empty_page};
 [[gnu::tls_model("initial-exec")]] constinit thread_local Heap* tls_heap = &empty_heap;
 
+// Whether `heap` is a thread's own, not one of the two placeholders above.
+bool is_own_heap(const Heap* heap) noexcept { return heap != &empty_heap && heap != &exited_heap; }
+
 constinit std::atomic<bool> started{false};
 constinit Mutex start_lock;
 constinit std::atomic<std::uintptr_t> reserve_begin{0};
@@ -720,7 +723,7 @@ void flush_all_remote(Heap* heap) noexcept {
 }
 
 [[gnu::noinline]] void* allocate_slow(Heap* heap, std::size_t size_class) noexcept {
-  if (heap == &empty_heap || heap == &exited_heap) {
+  if (!is_own_heap(heap)) {
     heap = start_thread_heap();
     if (heap == nullptr) {
       errno = ENOMEM;
@@ -1092,7 +1095,7 @@ void fork_child() noexcept { fork_parent(); }  // the forking thread holds them 
 
 void thread_exit() noexcept {
   Heap* heap = tls_heap;
-  if (heap == &empty_heap || heap == &exited_heap) return;
+  if (!is_own_heap(heap)) return;
   flush_all_remote(heap);
   drain_announced(heap);
   for (std::size_t c = 0; c < class_count; ++c) {
@@ -1121,7 +1124,7 @@ namespace {
 void trim() noexcept {
   ErrnoKeeper keep_errno;
   Heap* heap = tls_heap;
-  if (heap != &empty_heap && heap != &exited_heap) {
+  if (is_own_heap(heap)) {
     flush_all_remote(heap);
     drain_announced(heap);
     for (Page*& p : heap->current) {  // empty current pages are kept only against thrashing
