@@ -40,9 +40,8 @@ StackId RecentStacks::intern(std::span<const std::uintptr_t> frames) noexcept {
   const std::size_t slot = exclusive_thread_slot();
   if (frames.empty() || frames.size() > kMaxFrames || slot == kThreadSlots) return depot().insert(frames);
   Cache& cache = caches_[slot];
-  if (cache.busy.load(std::memory_order_relaxed)) return depot().insert(frames);  // we interrupted ourselves
-  cache.busy.store(true, std::memory_order_relaxed);
-  std::atomic_signal_fence(std::memory_order_seq_cst);  // flag first, then the entries' use
+  SelfLease lease;
+  if (!lease.take(cache.busy)) return depot().insert(frames);  // we interrupted ourselves
   Entry& entry = cache.entries[entry_index(frames)];
   StackId id;
   if (entry.count == frames.size() && same_frames(entry.frames, frames.data(), frames.size())) {
@@ -55,8 +54,6 @@ StackId RecentStacks::intern(std::span<const std::uintptr_t> frames) noexcept {
       std::memcpy(entry.frames, frames.data(), frames.size() * sizeof(std::uintptr_t));
     }
   }
-  std::atomic_signal_fence(std::memory_order_seq_cst);  // the entries' use, then the flag
-  cache.busy.store(false, std::memory_order_relaxed);
   return id;
 }
 

@@ -144,9 +144,7 @@ class MemoLease {
     const std::size_t slot = exclusive_thread_slot();
     if (slot == kThreadSlots) return;
     StackMemo* memo = &memos[slot];
-    if (memo->busy.load(std::memory_order_relaxed)) return;  // we interrupted our own capture
-    memo->busy.store(true, std::memory_order_relaxed);
-    std::atomic_signal_fence(std::memory_order_seq_cst);  // flag first, then the memo's use
+    if (!lease_.take(memo->busy)) return;  // we interrupted our own capture
     memo_ = memo;
     if (memo->generation != generation) {  // rules were forgotten (dlclose): outcomes may differ
       memo->generation = generation;
@@ -166,8 +164,6 @@ class MemoLease {
     } else {
       memo_->previous_count = 0;
     }
-    std::atomic_signal_fence(std::memory_order_seq_cst);  // the memo's use, then the flag
-    memo_->busy.store(false, std::memory_order_relaxed);
   }
 
   MemoLease(const MemoLease&) = delete;
@@ -202,6 +198,7 @@ class MemoLease {
   void commit() noexcept { committed_ = true; }
 
  private:
+  SelfLease lease_;  // first: released after the destructor's body has used the memo
   StackMemo* memo_ = nullptr;
   const MemoFrame* previous_ = nullptr;
   std::size_t previous_count_ = 0;

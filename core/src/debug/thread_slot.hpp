@@ -11,6 +11,7 @@
 // per entry).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -26,5 +27,33 @@ std::size_t thread_slot() noexcept;
 // until the count wraps), else kThreadSlots. Per-slot state such a thread keeps needs no
 // lock against other threads, only against itself (a signal handler on the same thread).
 std::size_t exclusive_thread_slot() noexcept;
+
+// The hold of an exclusive slot's state (exclusive_thread_slot()) by its thread, against
+// that thread itself only: a signal handler that interrupted its use must not use it too.
+// No locked instruction (no other thread uses the state); compiler fences order the flag
+// around the state's use.
+class SelfLease {
+ public:
+  SelfLease() noexcept = default;
+  SelfLease(const SelfLease&) = delete;
+  SelfLease& operator=(const SelfLease&) = delete;
+  ~SelfLease() {
+    if (busy_ == nullptr) return;
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the state's use, then the flag
+    busy_->store(false, std::memory_order_relaxed);
+  }
+
+  // Takes `busy` until destruction; false (nothing taken) when the thread holds it already.
+  bool take(std::atomic<bool>& busy) noexcept {
+    if (busy.load(std::memory_order_relaxed)) return false;
+    busy.store(true, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // the flag, then the state's use
+    busy_ = &busy;
+    return true;
+  }
+
+ private:
+  std::atomic<bool>* busy_ = nullptr;
+};
 
 }  // namespace zheap::debug
