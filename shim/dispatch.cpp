@@ -48,14 +48,14 @@ std::size_t lazy_usable_size(void* ptr) noexcept {
 
 // The detailed forms, so that a first call from operator new reaches debug mode with its
 // family and caller (a later delete must match it).
-void* lazy_allocate_detailed(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) noexcept {
+void* lazy_allocate_detailed(std::size_t size, std::size_t alignment, Api family, const CallSite* caller) noexcept {
   const Heap* h = start_up();
   if (h == nullptr) return bootstrap::allocate(size, alignment);
   if (h->detailed != nullptr) return h->detailed->allocate(size, alignment, family, caller);
   return alignment <= 16 ? h->allocate_default(size) : h->allocate(size, alignment);
 }
 void lazy_release_detailed(void* ptr, Api family, std::size_t size, std::size_t alignment,
-                           std::uintptr_t caller) noexcept {
+                           const CallSite* caller) noexcept {
   const Heap* h = start_up();
   if (h != nullptr && h->detailed != nullptr && heap_owns(*h, ptr)) {
     h->detailed->release(ptr, family, size, alignment, caller);
@@ -65,7 +65,7 @@ void lazy_release_detailed(void* ptr, Api family, std::size_t size, std::size_t 
 }
 // realloc of a non-bootstrap pointer while the heap is still lazy (another thread has
 // just started it): move the block, as realloc does for a heap without reallocate.
-void* lazy_reallocate_detailed(void* ptr, std::size_t size, std::uintptr_t caller) noexcept {
+void* lazy_reallocate_detailed(void* ptr, std::size_t size, const CallSite* caller) noexcept {
   const Heap* h = start_up();
   if (h == nullptr) return nullptr;
   if (h->detailed != nullptr && heap_owns(*h, ptr)) return h->detailed->reallocate(ptr, size, caller);

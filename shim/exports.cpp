@@ -17,9 +17,9 @@
 #define ZHEAP_EXPORTED_NAME(name) name
 #endif
 
-// (a, b) -> (a, b, caller): every c_api entry takes the exported function's return
-// address last (libc_semantics.hpp says why it costs the fast paths nothing).
-#define ZHEAP_WITH_CALLER(...) (__VA_ARGS__ __VA_OPT__(, ) reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)))
+// (a, b) -> (a, b, caller): every c_api entry takes the exported function's stack pointer
+// last (entry_call_site.hpp; libc_semantics.hpp says why it costs the fast paths nothing).
+#define ZHEAP_WITH_CALLER(...) (__VA_ARGS__ __VA_OPT__(, ) ZHEAP_ENTRY_STACK_POINTER())
 
 extern "C" {
 #define ZHEAP_C_ENTRY(ret, name, impl, params, args)                          \
@@ -34,14 +34,12 @@ namespace zheap::shim::c_api {
 
 // Where malloc's and free's direct routes (direct_routes.hpp) send what they do not take.
 // Reached from malloc and free by a jump (a sibling call at any optimization level the
-// build uses), so their return address is still the program's call site: debug mode's
-// stacks start there, and tests/shim's debug report tests check the frame they name.
+// build uses), so their call site is still the program's: debug mode's stacks start
+// there, and tests/shim's debug report tests check the frame they name.
 [[gnu::noinline]] void* malloc_full(std::size_t size) noexcept {
-  return malloc_observed(heap(), size, reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+  return malloc_observed(heap(), size, ZHEAP_ENTRY_STACK_POINTER());
 }
-[[gnu::noinline]] void free_full(void* ptr) noexcept {
-  release(ptr, Api::free, "free", reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
-}
+[[gnu::noinline]] void free_full(void* ptr) noexcept { release(ptr, Api::free, "free", ZHEAP_ENTRY_STACK_POINTER()); }
 
 void print_malloc_stats() noexcept {
   const char* name = started_heap().name;

@@ -33,6 +33,8 @@
 //                              malloc and free.
 #pragma once
 
+#include <zheap/call_site.hpp>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -47,13 +49,14 @@ enum class Ownership : std::uint8_t {
 
 // What debug mode needs to check a call: the entry point's family, a sized delete's size,
 // an aligned delete's alignment (0: not given), and `caller`, the exported function's
-// return address (__builtin_return_address(0)), where the recorded stack starts so that
-// the shim's own frames stay out of it. `release` gets every non-bootstrap pointer (the
+// call site (ZHEAP_CALL_SITE(), zheap/call_site.hpp), where the recorded stack starts so
+// that the shim's own frames are neither walked nor kept (nullptr: the DebugAllocator's
+// own caller, for calls that have no program call site). `release` gets every non-bootstrap pointer (the
 // heap's Ownership is `everything`): it tells foreign pointers apart itself.
 struct DetailedEntries {
-  void* (*allocate)(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) noexcept;
-  void (*release)(void* ptr, Api family, std::size_t size, std::size_t alignment, std::uintptr_t caller) noexcept;
-  void* (*reallocate)(void* ptr, std::size_t size, std::uintptr_t caller) noexcept;
+  void* (*allocate)(std::size_t size, std::size_t alignment, Api family, const CallSite* caller) noexcept;
+  void (*release)(void* ptr, Api family, std::size_t size, std::size_t alignment, const CallSite* caller) noexcept;
+  void* (*reallocate)(void* ptr, std::size_t size, const CallSite* caller) noexcept;
 };
 
 struct Heap {

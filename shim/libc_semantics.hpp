@@ -6,9 +6,10 @@
 // Everything is inline so that each exported function compiles to its checks plus one
 // indirect call into the heap. Nothing here allocates or throws.
 //
-// `caller` (the last parameter of every entry): the exported function's return address,
-// taken there with __builtin_return_address(0). Only a heap with DetailedEntries (debug
-// mode) uses it, on paths other modes never take, so computing it costs them nothing.
+// `caller` (the last parameter of every entry): the exported function's stack pointer at
+// its call, taken there with ZHEAP_ENTRY_STACK_POINTER() and made a CallSite where a heap
+// with DetailedEntries (debug mode) gets it (entry_call_site.hpp). Only those paths use
+// it, and other modes never take them, so computing it costs them nothing.
 #pragma once
 
 #include <malloc.h>
@@ -20,6 +21,7 @@
 
 #include "direct_routes.hpp"
 #include "dispatch.hpp"
+#include "entry_call_site.hpp"
 #include "layers.hpp"
 #include "os/os.hpp"
 #include "report.hpp"
@@ -50,7 +52,10 @@ inline void observe_alloc(void* p, Api family, std::size_t size, std::size_t ali
 // (debug), else size and alignment (allocate_default for the default alignment).
 inline void* heap_allocate(const Heap& h, std::size_t size, std::size_t alignment, Api family,
                            std::uintptr_t caller) noexcept {
-  if (h.detailed != nullptr) [[unlikely]] return h.detailed->allocate(size, alignment, family, caller);
+  if (h.detailed != nullptr) [[unlikely]] {
+    const CallSite site = entry_call_site(caller);
+    return h.detailed->allocate(size, alignment, family, &site);
+  }
   return alignment <= default_alignment ? h.allocate_default(size) : h.allocate(size, alignment);
 }
 
@@ -81,7 +86,8 @@ inline void* allocate_aligned(std::size_t size, std::size_t alignment, Api famil
   const int saved_errno = errno;
   if (layers::observes_frees()) layers::on_free(ptr, usable_size_of(h, ptr), family);
   if (heap_owns(h, ptr)) {
-    h.detailed->release(ptr, family, size, alignment, caller);
+    const CallSite site = entry_call_site(caller);
+    h.detailed->release(ptr, family, size, alignment, &site);
   } else {
     release_not_owned(h, ptr, "free");
   }
@@ -196,7 +202,8 @@ inline void* realloc(void* ptr, std::size_t size, std::uintptr_t caller) noexcep
   const std::size_t old_usable = observed ? usable_size_of(h, ptr) : 0;
   void* moved;
   if (owner == Owner::heap && h.detailed != nullptr) {
-    moved = h.detailed->reallocate(ptr, size, caller);
+    const CallSite site = entry_call_site(caller);
+    moved = h.detailed->reallocate(ptr, size, &site);
     if (moved == nullptr) return fail_enomem();
   } else if (owner == Owner::heap && h.reallocate != nullptr) {
     moved = h.reallocate(ptr, size);

@@ -97,7 +97,7 @@ void* allocate_elsewhere(std::size_t size, std::size_t alignment) noexcept {
 }
 
 void release_elsewhere_or_debug(void* ptr, AllocationFamily family, std::size_t size, std::size_t alignment,
-                                std::uintptr_t caller) noexcept {
+                                const CallSite* caller) noexcept {
   if (debug_heap->owns(ptr)) {
     debug_heap->release(ptr, family, size, alignment, caller);
   } else if (glibc().free != nullptr) {
@@ -107,13 +107,13 @@ void release_elsewhere_or_debug(void* ptr, AllocationFamily family, std::size_t 
 
 // --- DetailedEntries -----------------------------------------------------------------
 
-void* debug_allocate_detailed(std::size_t size, std::size_t alignment, Api family, std::uintptr_t caller) noexcept {
+void* debug_allocate_detailed(std::size_t size, std::size_t alignment, Api family, const CallSite* caller) noexcept {
   if (reentered()) [[unlikely]] return allocate_elsewhere(size, alignment);
   return debug_heap->allocate(size, alignment, allocation_family(family), caller);
 }
 
 void debug_release_detailed(void* ptr, Api api, std::size_t size, std::size_t alignment,
-                            std::uintptr_t caller) noexcept {
+                            const CallSite* caller) noexcept {
   const AllocationFamily family = release_family(api, alignment);
   if (reentered()) [[unlikely]] {
     release_elsewhere_or_debug(ptr, family, size, alignment, caller);
@@ -129,7 +129,7 @@ void debug_release_detailed(void* ptr, Api api, std::size_t size, std::size_t al
   debug_heap->release(ptr, family, size, alignment, caller);
 }
 
-void* debug_reallocate_detailed(void* ptr, std::size_t size, std::uintptr_t caller) noexcept {
+void* debug_reallocate_detailed(void* ptr, std::size_t size, const CallSite* caller) noexcept {
   if (debug_heap->owns(ptr)) return debug_heap->reallocate(ptr, size, caller);
   if (reentered()) [[unlikely]] return glibc().realloc != nullptr ? glibc().realloc(ptr, size) : nullptr;
   if (is_glibc_block(ptr)) {  // moves into the debug heap
@@ -152,13 +152,13 @@ constinit const DetailedEntries debug_entries = {
 // --- the plain Heap entries (start-up's forwarding, bootstrap blocks moving in) -------
 
 void* debug_allocate(std::size_t size, std::size_t alignment) noexcept {
-  return debug_allocate_detailed(size, alignment, Api::malloc, 0);
+  return debug_allocate_detailed(size, alignment, Api::malloc, nullptr);
 }
 void* debug_allocate_default(std::size_t size) noexcept {
-  return debug_allocate_detailed(size, default_alignment, Api::malloc, 0);
+  return debug_allocate_detailed(size, default_alignment, Api::malloc, nullptr);
 }
-void debug_release(void* ptr) noexcept { debug_release_detailed(ptr, Api::free, 0, 0, 0); }
-void* debug_reallocate(void* ptr, std::size_t size) noexcept { return debug_reallocate_detailed(ptr, size, 0); }
+void debug_release(void* ptr) noexcept { debug_release_detailed(ptr, Api::free, 0, 0, nullptr); }
+void* debug_reallocate(void* ptr, std::size_t size) noexcept { return debug_reallocate_detailed(ptr, size, nullptr); }
 
 std::size_t debug_usable_size(void* ptr) noexcept {
   if (debug_heap->owns(ptr)) return debug_heap->usable_size(ptr);

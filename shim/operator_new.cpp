@@ -123,8 +123,9 @@ std::size_t alignment_of(std::align_val_t alignment) noexcept { return static_ca
 }  // namespace
 
 #define ZHEAP_OPERATOR [[gnu::visibility("default")]]
-// The operator's return address: where debug mode's recorded stacks start.
-#define ZHEAP_CALLER reinterpret_cast<std::uintptr_t>(__builtin_return_address(0))
+// The operator's stack pointer at its call: where debug mode's recorded stacks start
+// (entry_call_site.hpp).
+#define ZHEAP_CALLER ZHEAP_ENTRY_STACK_POINTER()
 constexpr std::size_t plain = c_api::default_alignment;
 
 // new

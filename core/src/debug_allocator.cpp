@@ -63,7 +63,7 @@ const std::uint8_t* last_not(const std::uint8_t* begin, const std::uint8_t* end,
 
 struct DebugAllocator::Impl {
   explicit Impl(const DebugOptions& o) noexcept : options(o), quarantine(o.quarantine_bytes) {
-    options.stack_depth = std::clamp<std::size_t>(options.stack_depth, 1, debug::kMaxStackFrames - debug::kMaxFramesAboveCaller);
+    options.stack_depth = std::clamp<std::size_t>(options.stack_depth, 1, debug::kMaxStackDepth);
     policy = debug::ReportPolicy{options.on_error, options.on_wrong_size, options.error_handler, options.error_context};
   }
 
@@ -78,17 +78,17 @@ struct DebugAllocator::Impl {
 
   // ---- stacks
 
-  // The calling thread's stack from `caller` (a return address) outwards, in the depot.
-  StackId capture_stack_here(std::uintptr_t caller) noexcept {
+  // The calling thread's stack from `caller` (the program's call into our entry point)
+  // outwards, in the depot. The walk starts in the program's frame: none of ours is walked.
+  StackId capture_stack_here(const CallSite& caller) noexcept {
     std::uintptr_t frames[debug::kMaxStackFrames];
-    // Not found among our own frames: the stack is kept from the top rather than lose the caller.
-    const std::size_t count = debug::capture_stack_from(frames, options.stack_depth, caller);
+    const std::size_t count = debug::capture_stack_at(frames, options.stack_depth, caller);
     return debug::recent_stacks().intern({frames, count});
   }
 
   // ---- placing blocks
 
-  void* allocate(std::size_t size, std::size_t alignment, AllocationFamily family, std::uintptr_t caller) noexcept {
+  void* allocate(std::size_t size, std::size_t alignment, AllocationFamily family, const CallSite& caller) noexcept {
     if (!std::has_single_bit(alignment)) return nullptr;
     if (limited()) {
       const std::size_t before = limited_bytes.fetch_add(size, std::memory_order_relaxed);
@@ -304,10 +304,8 @@ struct DebugAllocator::Impl {
 
   // `report_unknown`: false makes a pointer this allocator never returned a `false`
   // return, unreported (the caller may know its owner); otherwise true.
-  // Inlined into both public entries: each frame between the program and the stack
-  // capture is one more frame for the unwinder to walk through on every free.
   [[gnu::always_inline]] bool release(void* ptr, AllocationFamily family, std::size_t size, std::size_t alignment,
-                                      std::uintptr_t caller, bool report_unknown_pointer = true) noexcept {
+                                      const CallSite& caller, bool report_unknown_pointer = true) noexcept {
     const auto address = reinterpret_cast<std::uintptr_t>(ptr);
     blocks.prefetch(address);  // the slot's cache miss is served during the capture
     const StackId now = capture_stack_here(caller);
@@ -360,7 +358,7 @@ struct DebugAllocator::Impl {
     return true;
   }
 
-  void* reallocate(void* ptr, std::size_t new_size, std::uintptr_t caller) noexcept {
+  void* reallocate(void* ptr, std::size_t new_size, const CallSite& caller) noexcept {
     constexpr std::size_t kMallocAlignment = alignof(std::max_align_t);
     if (ptr == nullptr) return allocate(new_size, kMallocAlignment, AllocationFamily::malloc, caller);
     BlockRecord record;
@@ -544,31 +542,27 @@ DebugAllocator::~DebugAllocator() {
 }
 
 __attribute__((noinline)) void* DebugAllocator::allocate(std::size_t size, std::size_t alignment,
-                                                         AllocationFamily family, std::uintptr_t caller) noexcept {
+                                                         AllocationFamily family, const CallSite* caller) noexcept {
   if (impl_ == nullptr) return nullptr;
-  if (caller == 0) caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
-  return impl_->allocate(size, alignment == 0 ? 1 : alignment, family, caller);
+  return impl_->allocate(size, alignment == 0 ? 1 : alignment, family, caller != nullptr ? *caller : ZHEAP_CALL_SITE());
 }
 
 __attribute__((noinline)) void DebugAllocator::release(void* ptr, AllocationFamily family, std::size_t size,
-                                                       std::size_t alignment, std::uintptr_t caller) noexcept {
+                                                       std::size_t alignment, const CallSite* caller) noexcept {
   if (impl_ == nullptr || ptr == nullptr) return;
-  if (caller == 0) caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
-  impl_->release(ptr, family, size, alignment, caller);
+  impl_->release(ptr, family, size, alignment, caller != nullptr ? *caller : ZHEAP_CALL_SITE());
 }
 
 __attribute__((noinline)) bool DebugAllocator::release_if_known(void* ptr, AllocationFamily family, std::size_t size,
-                                                                std::size_t alignment, std::uintptr_t caller) noexcept {
+                                                                std::size_t alignment, const CallSite* caller) noexcept {
   if (impl_ == nullptr || ptr == nullptr) return false;
-  if (caller == 0) caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
-  return impl_->release(ptr, family, size, alignment, caller, false);
+  return impl_->release(ptr, family, size, alignment, caller != nullptr ? *caller : ZHEAP_CALL_SITE(), false);
 }
 
 __attribute__((noinline)) void* DebugAllocator::reallocate(void* ptr, std::size_t new_size,
-                                                           std::uintptr_t caller) noexcept {
+                                                           const CallSite* caller) noexcept {
   if (impl_ == nullptr) return nullptr;
-  if (caller == 0) caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
-  return impl_->reallocate(ptr, new_size, caller);
+  return impl_->reallocate(ptr, new_size, caller != nullptr ? *caller : ZHEAP_CALL_SITE());
 }
 
 std::size_t DebugAllocator::usable_size(const void* ptr) const noexcept {
@@ -620,15 +614,14 @@ std::size_t DebugAllocator::quarantined_bytes() const noexcept {
   return impl_ == nullptr ? 0 : impl_->quarantine.bytes();
 }
 
-// ---- the Allocator interface: each thunk passes its own return address, a code
-// address in the function that called alloc()/free(), where the recorded stack starts.
+// ---- the Allocator interface: each thunk passes its own call site (the function that
+// called alloc()/free(), where the recorded stack starts).
 
 __attribute__((noinline)) void* DebugAllocator::vtable_alloc(void* ctx, std::size_t len, Alignment alignment,
                                                              std::uintptr_t) noexcept {
   auto* self = static_cast<DebugAllocator*>(ctx);
   if (self->impl_ == nullptr) return nullptr;
-  return self->impl_->allocate(len, alignment.bytes(), AllocationFamily::allocator,
-                               reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+  return self->impl_->allocate(len, alignment.bytes(), AllocationFamily::allocator, ZHEAP_CALL_SITE());
 }
 
 __attribute__((noinline)) bool DebugAllocator::vtable_resize(void* ctx, void* memory, std::size_t len,
@@ -655,7 +648,7 @@ __attribute__((noinline)) bool DebugAllocator::vtable_resize(void* ctx, void* me
     if (found != nullptr) record = *found;
   }
   // Not resized. When the call itself was wrong, say so (growing is merely refused).
-  const StackId now = impl->capture_stack_here(reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+  const StackId now = impl->capture_stack_here(ZHEAP_CALL_SITE());
   if (record.address == 0) {
     impl->report_unknown(memory, AllocationFamily::allocator, now);
   } else if (record.state == BlockState::quarantined) {
@@ -675,7 +668,7 @@ __attribute__((noinline)) void DebugAllocator::vtable_free(void* ctx, void* memo
   auto* self = static_cast<DebugAllocator*>(ctx);
   if (self->impl_ == nullptr) return;
   self->impl_->release(memory, AllocationFamily::allocator, len, alignment.bytes(),
-                       reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+                       ZHEAP_CALL_SITE());
 }
 
 const Allocator::VTable DebugAllocator::vtable = {

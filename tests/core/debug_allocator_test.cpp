@@ -583,11 +583,11 @@ TEST_F(DebugAllocatorTest, IgnoreMeansNoReportAndTheProgramGoesOn) {
   EXPECT_TRUE(recorder.errors.empty());
 }
 
-// What the shim does: its malloc passes its own return address, so the recorded stack
-// starts in the program, not in the shim.
+// What the shim does: its malloc passes its own call site, so the recorded stack starts
+// in the program, not in the shim.
 __attribute__((noinline)) void* shim_like_malloc(DebugAllocator& debug, std::size_t size) {
-  void* p = debug.allocate(size, 16, AllocationFamily::malloc,
-                           reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)));
+  const CallSite site = ZHEAP_CALL_SITE();
+  void* p = debug.allocate(size, 16, AllocationFamily::malloc, &site);
   KEEP_FRAME();
   return p;
 }
@@ -597,7 +597,7 @@ __attribute__((noinline)) void* program_calling_malloc(DebugAllocator& debug) {
   return p;
 }
 
-TEST_F(DebugAllocatorTest, AnExplicitCallerAddressStartsTheStackThere) {
+TEST_F(DebugAllocatorTest, AnExplicitCallSiteStartsTheStackThere) {
   DebugAllocator debug(recorder.options());
   void* p = program_calling_malloc(debug);
   const LeakReport report = debug.leak_check();

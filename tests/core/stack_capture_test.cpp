@@ -313,95 +313,144 @@ TEST(StackCapture, ManyThreadsCapturingAtOnceStayExact) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
-// ---- capture_stack_from(): the stack from a given caller, as an allocator's entry point
-// passes it (its own return address), with the frames above it walked but not kept.
+// ---- capture_stack_at(): the stack from a call site, as an allocator's entry point takes
+// it (ZHEAP_CALL_SITE()): the walk starts in the caller's frame, nothing above is walked.
 
-struct FromCallerStacks {
-  std::uintptr_t from[kMaxStackFrames];
-  std::size_t from_count = 0;
+struct SiteStacks {
+  std::uintptr_t at[kMaxStackFrames];
+  std::size_t at_count = 0;
   std::uintptr_t reference[kMaxStackFrames];  // from the same innermost frame, via libgcc
   std::size_t reference_count = 0;
-  std::uintptr_t caller = 0;
+  CallSite site;
   std::uint64_t fallbacks = 0;
 };
 
-__attribute__((noinline)) void nested_capture_from(int levels, std::size_t max, FromCallerStacks* out) {
+__attribute__((noinline)) void nested_capture_at(int levels, std::size_t max, SiteStacks* out) {
   if (levels > 0) {
-    nested_capture_from(levels - 1, max, out);
+    nested_capture_at(levels - 1, max, out);
     __asm__ volatile("" ::: "memory");  // no tail call: keep every frame
     return;
   }
   const std::uint64_t fallbacks_before = capture_fallback_count();
-  out->from_count = capture_stack_from(out->from, max, out->caller);
+  out->at_count = capture_stack_at(out->at, max, out->site);
   out->fallbacks = capture_fallback_count() - fallbacks_before;
   out->reference_count = capture_stack_unwind(out->reference, kMaxStackFrames, 0);
 }
 
-// Plays an allocator's entry point: `levels` + 2 frames of its own above its caller.
-__attribute__((noinline)) void entry_like(int levels, std::size_t max, FromCallerStacks* out) {
-  out->caller = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
-  nested_capture_from(levels, max, out);
+// Plays an allocator's entry point: its call site, then `levels` + 2 frames of its own
+// above its caller.
+__attribute__((noinline)) void entry_like(int levels, std::size_t max, SiteStacks* out) {
+  out->site = ZHEAP_CALL_SITE();
+  nested_capture_at(levels, max, out);
   __asm__ volatile("" ::: "memory");
 }
 
-// The reference's frames from the caller on (frames[0] of the reference is a different
-// call site in nested_capture_from, so the caller is searched for, not counted).
-std::vector<std::uintptr_t> reference_from_caller(const FromCallerStacks& stacks, std::size_t max) {
-  const std::uintptr_t* begin = std::find(stacks.reference, stacks.reference + stacks.reference_count, stacks.caller);
+// The reference's frames from the call site on (frames[0] of the reference is a different
+// call site in nested_capture_at, so the site is searched for, not counted).
+std::vector<std::uintptr_t> reference_from_site(const SiteStacks& stacks, std::size_t max) {
+  const std::uintptr_t* begin =
+      std::find(stacks.reference, stacks.reference + stacks.reference_count, stacks.site.return_address);
   const std::size_t available = static_cast<std::size_t>(stacks.reference + stacks.reference_count - begin);
   return {begin, begin + std::min(available, max)};
 }
 
-__attribute__((noinline)) void call_entry_like_a(int levels, std::size_t max, FromCallerStacks* out) {
+std::vector<std::uintptr_t> captured(const SiteStacks& stacks) { return {stacks.at, stacks.at + stacks.at_count}; }
+
+__attribute__((noinline)) void call_entry_like_a(int levels, std::size_t max, SiteStacks* out) {
   entry_like(levels, max, out);
   __asm__ volatile("" ::: "memory");
 }
-__attribute__((noinline)) void call_entry_like_b(int levels, std::size_t max, FromCallerStacks* out) {
+__attribute__((noinline)) void call_entry_like_b(int levels, std::size_t max, SiteStacks* out) {
   entry_like(levels, max, out);
   __asm__ volatile("nop" ::: "memory");  // not the same code as _a: not folded into one function
 }
 
-TEST(StackCaptureFrom, StartsAtTheCallerAndKeepsMaxFramesFromThere) {
+// A caller whose CFA comes from rbp (a variable-length array makes any compiler keep a
+// frame pointer): the first step of the walk needs the site's rbp, which must be the
+// caller's own, not the entry's.
+volatile int scratch_bytes = 16;  // read at run time: the array's size is not a constant
+__attribute__((noinline)) void call_entry_like_from_rbp_frame(int levels, std::size_t max, SiteStacks* out) {
+  volatile char scratch[scratch_bytes];
+  scratch[0] = 0;
+  entry_like(levels, max, out);
+  __asm__ volatile("" : : "r"(scratch) : "memory");
+}
+
+TEST(StackCaptureAt, StartsAtTheSiteAndKeepsMaxFramesFromThere) {
   for (std::size_t max : {std::size_t{1}, std::size_t{3}, std::size_t{30}}) {
-    FromCallerStacks stacks;
-    call_entry_like_a(3, max, &stacks);  // 5 frames above the caller, more than `max` for 1 and 3
+    SiteStacks stacks;
+    call_entry_like_a(3, max, &stacks);  // 5 frames above the site, more than `max` for 1 and 3
     ASSERT_GT(stacks.reference_count, 6u);
-    ASSERT_GT(stacks.from_count, 0u);
-    EXPECT_EQ(stacks.from[0], stacks.caller);
-    EXPECT_EQ(std::vector<std::uintptr_t>(stacks.from, stacks.from + stacks.from_count),
-              reference_from_caller(stacks, max))
-        << "max " << max;
+    ASSERT_GT(stacks.at_count, 0u);
+    EXPECT_EQ(stacks.at[0], stacks.site.return_address);
+    EXPECT_EQ(captured(stacks), reference_from_site(stacks, max)) << "max " << max;
   }
 }
 
-TEST(StackCaptureFrom, ACallerTooFarOutKeepsTheStackFromTheTop) {
-  // kMaxFramesAboveCaller + 2 frames above the caller: not searched that far.
-  FromCallerStacks stacks;
-  call_entry_like_a(static_cast<int>(kMaxFramesAboveCaller), 12, &stacks);
-  ASSERT_EQ(stacks.from_count, 12u);
-  EXPECT_NE(stacks.from[0], stacks.caller);
-  // frames[0] are two call sites in one function; the rest is the same stack.
-  for (std::size_t i = 1; i < 12; ++i) EXPECT_EQ(stacks.from[i], stacks.reference[i]) << i;
+TEST(StackCaptureAt, ASiteFarBelowTheCaptureIsFoundByItsRegisters) {
+  // 20 frames between the site and the capture: nothing searches for the site.
+  NO_UNROLL
+  for (int round = 0; round < 2; ++round) {
+    SiteStacks stacks;
+    call_entry_like_a(20, 12, &stacks);
+    ASSERT_EQ(stacks.at_count, 12u);
+    EXPECT_EQ(stacks.at[0], stacks.site.return_address);
+    // (A fallback would not find the site that far down: this must walk without one.)
+    EXPECT_EQ(captured(stacks), reference_from_site(stacks, 12));
+    if (round > 0) {
+      EXPECT_EQ(stacks.fallbacks, 0u);
+    }
+  }
 }
 
-TEST(StackCaptureFrom, AlternatingCallersStayExactAndFindTheirRules) {
+TEST(StackCaptureAt, ACallerWithAFramePointerGetsItsOwnRbp) {
+  NO_UNROLL
+  for (int round = 0; round < 3; ++round) {
+    SiteStacks stacks;
+    call_entry_like_from_rbp_frame(2, 30, &stacks);
+    ASSERT_GT(stacks.at_count, 3u);
+    EXPECT_EQ(stacks.at[0], stacks.site.return_address);
+    EXPECT_EQ(captured(stacks), reference_from_site(stacks, 30));
+    if (round > 0) {
+      EXPECT_EQ(stacks.fallbacks, 0u);
+    }
+  }
+}
+
+TEST(StackCaptureAt, AlternatingCallersStayExactAndFindTheirRules) {
   // Two callers in turn, as a program's allocation and free (the memo's previous capture
   // then always comes from the other one).
   NO_UNROLL
   for (int round = 0; round < 6; ++round) {
-    FromCallerStacks a;
+    SiteStacks a;
     call_entry_like_a(2, 30, &a);
-    EXPECT_EQ(std::vector<std::uintptr_t>(a.from, a.from + a.from_count), reference_from_caller(a, 30));
-    FromCallerStacks b;
+    EXPECT_EQ(captured(a), reference_from_site(a, 30));
+    SiteStacks b;
     std::thread([&] {}).join();  // other work between captures changes nothing
     call_entry_like_b(4, 30, &b);
-    EXPECT_EQ(std::vector<std::uintptr_t>(b.from, b.from + b.from_count), reference_from_caller(b, 30));
-    EXPECT_NE(a.caller, b.caller);
+    EXPECT_EQ(captured(b), reference_from_site(b, 30));
+    EXPECT_NE(a.site.return_address, b.site.return_address);
     if (round > 0) {
       EXPECT_EQ(a.fallbacks, 0u);
       EXPECT_EQ(b.fallbacks, 0u);
     }
   }
+}
+
+TEST(StackCaptureAt, AFallbackStillStartsAtTheSite) {
+  // A frame the rule cache cannot express above the site forces no fallback (it is never
+  // walked); one below it does, and the fallback still starts at the site.
+  struct Run {
+    SiteStacks stacks;
+    static void body(void* arg) {
+      auto* self = static_cast<Run*>(arg);
+      call_entry_like_a(1, 30, &self->stacks);
+    }
+  } run;
+  cfi_expression_frame(&Run::body, &run);
+  EXPECT_EQ(run.stacks.fallbacks, 1u);
+  EXPECT_EQ(run.stacks.at[0], run.stacks.site.return_address);
+  EXPECT_EQ(captured(run.stacks), reference_from_site(run.stacks, 30));
 }
 
 }  // namespace

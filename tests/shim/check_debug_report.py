@@ -89,6 +89,12 @@ def main():
                        re.escape(os.path.basename(source)) + ":" + str(line) + r"\b")
     if not frame.search(report):
         failures.append(f"no frame naming {function}() at {os.path.basename(source)}:{line}")
+    # The error's first stack starts in the program's function: the shim's own frames are
+    # neither walked nor kept (their call site is handed to the stack walk).
+    first_frame = re.search(r"ERROR: zheap: [^\n]*\n(?:[^#\n]*\n)*?\s*#0 ([^\n]*)", report)
+    if not first_frame or not re.search(r"\b" + function + r"\(\) \S*" + re.escape(os.path.basename(source)) + ":",
+                                        first_frame.group(1)):
+        failures.append(f"the first frame is not in {function}(): {first_frame.group(1) if first_frame else None!r}")
     if on_error == "abort" and kind not in NON_FATAL:
         if run.returncode != -signal.SIGABRT:
             failures.append(f"exit status {run.returncode}, expected death by SIGABRT")

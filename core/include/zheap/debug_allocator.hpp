@@ -30,6 +30,7 @@
 
 #include <zheap/allocator.hpp>
 #include <zheap/c_allocator.hpp>
+#include <zheap/call_site.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -198,25 +199,27 @@ class DebugAllocator {
   Allocator allocator() noexcept { return Allocator(this, &vtable); }
 
   // ---- The extended entry points, for the shim (malloc-like, families checked).
-  // `caller`: the return address the recorded stack starts at (the shim passes its
-  // entry's __builtin_return_address(0) so its own frames are left out); 0: the caller
-  // of this function.
-  void* allocate(std::size_t size, std::size_t alignment, AllocationFamily family, std::uintptr_t caller = 0) noexcept;
+  // `caller`: where the recorded stack starts, the program's call into the entry that
+  // made this call (the shim passes its exported function's ZHEAP_CALL_SITE(), so that
+  // the walk starts in the program's frame and never walks the shim's); nullptr: the
+  // caller of this function. Only read during the call.
+  void* allocate(std::size_t size, std::size_t alignment, AllocationFamily family,
+                 const CallSite* caller = nullptr) noexcept;
   // `size`: a sized free's size, or 0; `alignment`: an aligned free's alignment, or 0.
   // nullptr is ignored.
   void release(void* ptr, AllocationFamily family, std::size_t size = 0, std::size_t alignment = 0,
-               std::uintptr_t caller = 0) noexcept;
+               const CallSite* caller = nullptr) noexcept;
   // release() for a caller that has another owner in mind for pointers this allocator
   // never returned (the shim: glibc's): false, and nothing reported, for such a pointer
   // (or nullptr); true when it was handled (freed, or an error about it reported). One
   // lookup, where owns() then release() would take two.
   bool release_if_known(void* ptr, AllocationFamily family, std::size_t size = 0, std::size_t alignment = 0,
-                        std::uintptr_t caller = 0) noexcept;
+                        const CallSite* caller = nullptr) noexcept;
   // realloc for the malloc family: always moves (a stale pointer to the old block then
   // reads poison), nullptr `ptr` allocates. nullptr when out of memory or after an
   // error (realloc of a freed or foreign pointer); the old block is then untouched.
   // new_size 0 gives a zero-length block (realloc(p, 0)'s meaning is the shim's choice).
-  void* reallocate(void* ptr, std::size_t new_size, std::uintptr_t caller = 0) noexcept;
+  void* reallocate(void* ptr, std::size_t new_size, const CallSite* caller = nullptr) noexcept;
   // The requested size of a live block; 0 for anything else.
   std::size_t usable_size(const void* ptr) const noexcept;
   // True when `ptr` is the start of a live block of this allocator.

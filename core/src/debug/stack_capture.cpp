@@ -7,22 +7,17 @@
 
 #include <unwind.h>
 
-// The entries: read the caller's registers as they are at the call and jump (not call)
-// to the walker with them as extra arguments, so the walker returns straight to
-// capture_stack()'s caller and the entry never appears on the stack. Both entries are
-// one piece of code: the walker tells a skip count from a return address by its value.
-//   rdi frames, rsi max, rdx skip or caller (untouched)  ->  rcx pc, r8 sp, r9 rbp
+// capture_stack()'s entry: reads the caller's registers as they are at the call and jumps
+// (not calls) to the walker with them as extra arguments, so the walker returns straight
+// to capture_stack()'s caller and the entry never appears on the stack.
+//   rdi frames, rsi max, rdx skip (untouched)  ->  rcx pc, r8 sp, r9 rbp
 __asm__(R"(
   .text
   .p2align 4
   .globl zheap_debug_capture_stack
   .hidden zheap_debug_capture_stack
   .type zheap_debug_capture_stack, @function
-  .globl zheap_debug_capture_stack_from
-  .hidden zheap_debug_capture_stack_from
-  .type zheap_debug_capture_stack_from, @function
 zheap_debug_capture_stack:
-zheap_debug_capture_stack_from:
   .cfi_startproc
   movq (%rsp), %rcx
   leaq 8(%rsp), %r8
@@ -30,7 +25,6 @@ zheap_debug_capture_stack_from:
   jmp zheap_debug_walk_stack
   .cfi_endproc
   .size zheap_debug_capture_stack, .-zheap_debug_capture_stack
-  .size zheap_debug_capture_stack_from, .-zheap_debug_capture_stack_from
 )");
 
 namespace zheap::debug {
@@ -60,11 +54,13 @@ _Unwind_Reason_Code collect_frame(_Unwind_Context* context, void* arg) {
 }
 
 // _Unwind_Backtrace's stack from the frame whose return address is `first`, minus `skip`
-// frames. The frames above `first` (this function, the walker) are dropped by address,
-// not by count, so inlining decisions cannot shift the result.
+// frames. The frames above `first` are dropped by address, not by count, so inlining
+// decisions cannot shift the result: for capture_stack() this function and the walker,
+// for capture_stack_at() also the allocator's frames between its entry and the capture.
+// Empty when `first` is not among them.
 __attribute__((noinline)) std::size_t unwind_from(std::uintptr_t first, std::uintptr_t* frames, std::size_t max,
                                                   std::size_t skip) noexcept {
-  constexpr std::size_t kAbove = 8;  // frames of ours above `first`, with room to spare
+  constexpr std::size_t kAbove = 16;  // frames of ours above `first`, with room to spare
   std::uintptr_t all[kMaxStackFrames + kAbove];
   UnwindBuffer buffer{all, 0, kMaxStackFrames + kAbove};
   _Unwind_Backtrace(collect_frame, &buffer);
@@ -102,13 +98,13 @@ struct MemoFrame {
 };
 constexpr std::uintptr_t kCfaFromRbp = 1;
 
-// The allocator asks for 30 + a few frames of its own; deeper steps are simply not
-// memoised (they take the rule cache, as without a memo).
+// The allocator asks for 30 frames; deeper steps are simply not memoised (they take the
+// rule cache, as without a memo).
 constexpr std::size_t kMemoFrames = 64;
 
 // Frames that miss the memo (the inner ones, whose stack pointers move from capture to
-// capture) are mostly the same few return addresses again: the allocator's own frames and
-// the program's allocation wrappers. Each memo keeps a small direct-mapped cache of the
+// capture) are mostly the same few return addresses again: the program's allocation
+// wrappers and the loops that call them. Each memo keeps a small direct-mapped cache of the
 // rules it looked up last, dense and hot in L1, in front of the process-wide rule cache
 // (a 1 MiB table whose slots are spread apart by the hash: a cache miss per lookup).
 struct RecentRule {
@@ -208,54 +204,26 @@ class MemoLease {
   bool committed_ = false;
 };
 
-// capture_stack_from()'s fallback: _Unwind_Backtrace's frames from `first`, then those
-// above `caller` dropped as the walk drops them (all kept when `caller` is not among the
-// first kMaxFramesAboveCaller).
-std::size_t unwind_from_caller(std::uintptr_t first, std::uintptr_t* frames, std::size_t max,
-                               std::uintptr_t caller) noexcept {
-  std::uintptr_t all[kMaxStackFrames + kMaxFramesAboveCaller];
-  const std::size_t count = unwind_from(first, all, max + kMaxFramesAboveCaller, 0);
-  std::size_t start = 0;
-  while (start < count && start < kMaxFramesAboveCaller && all[start] != caller) ++start;
-  if (start == count || all[start] != caller) start = 0;
-  std::size_t kept = 0;
-  for (std::size_t i = start; i < count && kept < max; ++i) frames[kept++] = all[i];
-  return kept;
-}
-
 }  // namespace
 
-// The walker behind both entries. `skip_or_caller`: below kMaxStackFrames, capture_stack()'s
-// skip count; otherwise capture_stack_from()'s caller (no return address is that low).
-extern "C" __attribute__((visibility("hidden"), used)) std::size_t zheap_debug_walk_stack(
-    std::uintptr_t* frames, std::size_t max, std::uintptr_t skip_or_caller, std::uintptr_t pc, std::uintptr_t sp,
+// The walker behind capture_stack() (through its assembly entry) and capture_stack_at():
+// the stack from the frame whose registers are (pc, sp, rbp), minus `skip` frames.
+extern "C" __attribute__((visibility("hidden"), used, noinline)) std::size_t zheap_debug_walk_stack(
+    std::uintptr_t* frames, std::size_t max, std::size_t skip, std::uintptr_t pc, std::uintptr_t sp,
     std::uintptr_t rbp) noexcept {
   if (max > kMaxStackFrames) max = kMaxStackFrames;
   const std::uintptr_t first = pc;
-  const bool from_caller = skip_or_caller >= kMaxStackFrames;
-  const std::uintptr_t caller = from_caller ? skip_or_caller : 0;
-  std::size_t skip = from_caller ? 0 : skip_or_caller;
   const std::size_t first_skip = skip;
-  // Frames still to search for `caller` (capture_stack_from): those kept meanwhile are
-  // dropped when it is found; when it is not, they stay, as in a plain capture.
-  std::size_t searching = from_caller ? kMaxFramesAboveCaller : 0;
   const std::uintptr_t stack_start = sp;
   FrameRuleCache& cache = frame_rule_cache();
   MemoLease memo(cache.generation());
   std::size_t count = 0;
-  for (std::size_t depth = 0; depth < kMaxStackFrames + kMaxFramesAboveCaller + first_skip; ++depth) {
-    if (searching > 0) {
-      --searching;
-      if (pc == caller) {
-        searching = 0;
-        count = 0;
-      }
-    }
+  for (std::size_t depth = 0; depth < kMaxStackFrames + first_skip; ++depth) {
     if (skip > 0) {
       --skip;
     } else {
-      if (count < max) frames[count++] = pc;  // full while searching: walk on, keep nothing
-      if (count == max && searching == 0) break;
+      if (count < max) frames[count++] = pc;
+      if (count == max) break;
     }
     std::uintptr_t cfa;
     std::uintptr_t rbp_saved_at;
@@ -294,8 +262,11 @@ extern "C" __attribute__((visibility("hidden"), used)) std::size_t zheap_debug_w
 
 fallback:
   fallback_captures.fetch_add(1, std::memory_order_relaxed);
-  if (from_caller) return unwind_from_caller(first, frames, max, caller);
   return unwind_from(first, frames, max, first_skip);
+}
+
+std::size_t capture_stack_at(std::uintptr_t* frames, std::size_t max, const CallSite& site) noexcept {
+  return zheap_debug_walk_stack(frames, max, 0, site.return_address, site.stack_pointer, site.frame_pointer);
 }
 
 std::size_t capture_stack_unwind(std::uintptr_t* frames, std::size_t max, std::size_t skip) noexcept {

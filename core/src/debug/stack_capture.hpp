@@ -4,7 +4,10 @@
 // capture_stack() walks with cached CFI rules (frame_rule_cache.hpp): per frame one hash
 // lookup and two loads (the return address at CFA-8, and rbp where the frame saved it).
 // It starts from the registers at its own entry (a few instructions of assembly that read
-// rsp, rbp and the return address before any compiler-generated code can move them).
+// rsp, rbp and the return address before any compiler-generated code can move them);
+// capture_stack_at() starts from a CallSite instead (call_site.hpp: the registers of the
+// program's call into an allocator's entry point), so that the allocator's own frames
+// between that entry and the capture are never walked.
 // Whenever a frame's rule is not one the cache can express (a signal frame, a DWARF
 // expression, code without CFI) or a step looks wrong (the stack pointer does not grow,
 // or leaves a plausible stack span), the whole capture is redone with libgcc's
@@ -22,6 +25,7 @@
 // x86-64 Linux only.
 #pragma once
 
+#include <zheap/call_site.hpp>
 #include <zheap/debug_allocator.hpp>
 
 #include <cstddef>
@@ -39,18 +43,15 @@ inline constexpr std::size_t kMaxStackFrames = 128;
 std::size_t capture_stack(std::uintptr_t* frames, std::size_t max, std::size_t skip) noexcept
     __asm__("zheap_debug_capture_stack");
 
-// How many frames above its `caller` capture_stack_from() looks through.
-inline constexpr std::size_t kMaxFramesAboveCaller = 8;
+// The deepest stack a DebugAllocator records (DebugOptions::stack_depth is clamped to it).
+inline constexpr std::size_t kMaxStackDepth = 120;
 
-// Up to `max` return addresses from `caller` (a return address: where the program called
-// an allocator's entry) outwards: the frames above it, the allocator's own (at most
-// kMaxFramesAboveCaller of them), are walked but not kept, and the walk stops after `max`
-// frames from `caller`, not `max` plus room for the allocator's frames. When `caller` is
-// not among them (e.g. a tail call), the stack is kept from the top as capture_stack() with
-// skip 0 gives it. Same walk, memo and fallback as capture_stack(). `caller` must be a
-// code address (the walker tells it from a skip count by being >= kMaxStackFrames).
-std::size_t capture_stack_from(std::uintptr_t* frames, std::size_t max, std::uintptr_t caller) noexcept
-    __asm__("zheap_debug_capture_stack_from");
+// Up to `max` return addresses from `site` outwards: frames[0] is site.return_address,
+// then its callers. The walk starts with the site's registers, so nothing between the
+// site and this call is walked; the site's frame must still be on the stack (the call it
+// describes has not returned). Same walk, memo and fallback as capture_stack(); the
+// fallback's _Unwind_Backtrace drops the frames above the site by its return address.
+std::size_t capture_stack_at(std::uintptr_t* frames, std::size_t max, const CallSite& site) noexcept;
 
 // The same stack, always through libgcc's _Unwind_Backtrace: the fallback, and the
 // reference that tests compare capture_stack() with. frames[0] is the address this
