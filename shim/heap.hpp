@@ -49,9 +49,9 @@ enum class Ownership : std::uint8_t {
 
 // What debug mode needs to check a call: the entry point's family, a sized delete's size,
 // an aligned delete's alignment (0: not given), and `caller`, the exported function's
-// call site (ZHEAP_CALL_SITE(), zheap/call_site.hpp), where the recorded stack starts so
-// that the shim's own frames are neither walked nor kept (nullptr: the DebugAllocator's
-// own caller, for calls that have no program call site). `release` gets every non-bootstrap pointer (the
+// call site (entry_call_site.hpp), where the recorded stack starts, so that the shim's
+// own frames are neither walked nor kept (nullptr: the DebugAllocator's own caller, for
+// calls that have no program call site). `release` gets every non-bootstrap pointer (the
 // heap's Ownership is `everything`): it tells foreign pointers apart itself.
 struct DetailedEntries {
   void* (*allocate)(std::size_t size, std::size_t alignment, Api family, const CallSite* caller) noexcept;
