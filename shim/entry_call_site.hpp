@@ -9,9 +9,9 @@
 //   entry_call_site(caller), on debug mode's path only: the whole CallSite
 //   (zheap/call_site.hpp). The return address is the word below the CFA. rbp, the
 //   program's value at the call:
-//     GCC: the files that define exported functions are built with -ffixed-rbp
-//       (ZHEAP_RBP_RESERVED, shim/meson.build): no code of theirs writes rbp, so the
-//       register still holds it.
+//     GCC: the files that define exported functions are built with -ffixed-rbp and
+//       -fomit-frame-pointer (ZHEAP_RBP_RESERVED, shim/meson.build): no code of theirs
+//       writes rbp, so the register still holds it.
 //     Other compilers (clang builds the sanitizer stages) cannot reserve rbp: those files
 //       are built with frame pointers instead (ZHEAP_ENTRY_FRAME_POINTERS), so the
 //       exported function, or the one it jumped to on the same stack, pushed it right

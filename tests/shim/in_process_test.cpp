@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bootstrap.hpp"
+#include "debug/stack_capture.hpp"
 #include "dispatch.hpp"
 #include "glibc_chunks.hpp"
 #include "heap.hpp"
@@ -251,6 +252,35 @@ TEST(ShimInProcess, ArenaLimitCapsMappedBytes) {
   void* again = zheap_test_malloc(1 << 20);
   EXPECT_NE(again, nullptr);
   zheap_test_free(again);
+}
+
+// Debug mode's stacks start at the exported function's call site, with the program's rbp
+// (entry_call_site.hpp). A caller whose CFA comes from rbp (a variable-length array makes
+// the compiler keep a frame pointer) is the first frame walked: with a wrong rbp its step
+// reads no return address (the array, filled with a pattern that is no code address, is
+// what lies nearest), and the capture falls back to libgcc's unwinder; with the right one,
+// warm captures never fall back.
+volatile int scratch_bytes = 64;  // read at run time: the array's size is not a constant
+__attribute__((noinline)) void allocate_from_rbp_frame() {
+  volatile unsigned char scratch[scratch_bytes];
+  for (int i = 0; i < scratch_bytes; ++i) scratch[i] = 0xa5;
+  void* a = zheap_test_malloc(24);
+  void* b = zheap_test_calloc(3, 8);
+  b = zheap_test_realloc(b, 100);
+  void* c = nullptr;
+  EXPECT_EQ(zheap_test_posix_memalign(&c, 64, 32), 0);
+  zheap_test_free(c);
+  zheap_test_free(b);
+  zheap_test_free_sized(a, 24);
+  __asm__ volatile("" : : "r"(scratch) : "memory");
+}
+
+TEST(ShimInProcess, DebugStacksStartInTheProgramsFrameWithItsRbp) {
+  if (mode() != "debug") GTEST_SKIP() << "debug mode only";
+  allocate_from_rbp_frame();  // warm: every return address's rule is cached
+  const std::uint64_t before = zheap::debug::capture_fallback_count();
+  for (int i = 0; i < 3; ++i) allocate_from_rbp_frame();
+  EXPECT_EQ(zheap::debug::capture_fallback_count(), before);
 }
 
 }  // namespace
