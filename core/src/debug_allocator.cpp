@@ -397,7 +397,8 @@ struct DebugAllocator::Impl {
       poison(record);
       {
         MutexLock guard(shard.lock);
-        blocks.erase(shard, blocks.find(shard, address));
+        // Still there: a racing free only reports it (marked), nothing else erases it.
+        if (BlockRecord* marked = blocks.find(shard, address)) blocks.erase(shard, marked);
         add_to_quarantine_locked(record, &next);
       }
       after_add(record, next);

@@ -2,16 +2,17 @@
 //
 // Only live blocks: a freed block's record leaves the table for the quarantine, where it
 // travels with the block (quarantine.hpp), so the table stays as small as the live set
-// and hot in cache (with the quarantined ones too it was several MiB, and every eviction's
-// lookup a miss). Kept apart from the blocks (on mappings of its own) so that a buffer underflow cannot
-// rewrite what a block is. Sharded by address: kShards open-addressing hash tables, each
-// behind its own Mutex, each grown by rehashing into a mapping twice the size when it
-// is 70% full. Lock order: a shard lock comes first: never another shard's
-// with it, but a free adds the block to the quarantine under it (quarantine.hpp: a slot's
-// batch, then the ring), so that a racing second free finds the block in one or the
-// other; callers copy what they need and unlock before reporting. Only lock_all() takes them all, in shard order (fork, and the leak scan,
-// which holds them so that no block is freed while it reads blocks). Deletion shifts the probe chain back (no tombstones), so lookups stay short
-// however many blocks come and go.
+// and hot in cache (with the quarantined ones in it too it was several MiB, and every
+// eviction's lookup a miss). Kept apart from the blocks (on mappings of its own) so that a
+// buffer underflow cannot rewrite what a block is. Sharded by address: kShards
+// open-addressing hash tables, each behind its own Mutex, each grown by rehashing into a
+// mapping twice the size when it is 70% full. Deletion shifts the probe chain back (no
+// tombstones), so lookups stay short however many blocks come and go.
+// Lock order: a shard lock comes first. Never another shard's with it, but a free adds the
+// block to the quarantine under it (a batch's lock, then the ring's), so that a racing
+// second free finds the block in one or the other; callers copy what they need and unlock
+// before reporting. Only lock_all() takes them all, in shard order (fork, and the leak
+// scan, which holds them so that no block is freed while it reads blocks).
 #pragma once
 
 #include "debug/block_record.hpp"
