@@ -442,6 +442,19 @@ TEST_F(DebugAllocatorTest, AllocatorFreeWithTheWrongLength) {
   EXPECT_EQ(recorder.errors[0].error.given_size, 32u);
 }
 
+// resize() of a freed block finds it in the quarantine: a double free (the call frees).
+TEST_F(DebugAllocatorTest, AllocatorResizeOfAFreedBlockIsADoubleFree) {
+  DebugAllocator debug(recorder.options());
+  Allocator gpa = debug.allocator();
+  std::span<char> bytes = gpa.alloc<char>(64);
+  gpa.free(bytes);
+  ASSERT_TRUE(recorder.errors.empty());
+  EXPECT_FALSE(gpa.resize(bytes, 32));
+  ASSERT_EQ(recorder.errors.size(), 1u);
+  EXPECT_EQ(recorder.errors[0].error.kind, DebugErrorKind::double_free);
+  EXPECT_EQ(recorder.errors[0].error.block, bytes.data());
+}
+
 TEST_F(DebugAllocatorTest, MemoryLimitRefusesAllocations) {
   DebugOptions options;
   options.memory_limit = 1000;
