@@ -84,6 +84,26 @@ struct DebugAllocator::Impl {
   // live_bytes()): a shared atomic costs every allocation and free a locked instruction.
   std::atomic<std::size_t> limited_bytes{0};
   bool limited() const noexcept { return options.memory_limit != SIZE_MAX; }
+  // The span of memory any block has ever been placed in: a pointer outside it was never
+  // ours, so freeing it needs no search of the quarantine (the shim offers every free to
+  // this allocator first, glibc's blocks included). Widened, rarely, as blocks are placed.
+  std::atomic<std::uintptr_t> lowest_placed{UINTPTR_MAX};
+  std::atomic<std::uintptr_t> highest_placed{0};
+
+  void note_placed(const BlockRecord& record) noexcept {
+    const auto begin = reinterpret_cast<std::uintptr_t>(record.base);
+    const std::uintptr_t end = begin + record.base_len;
+    std::uintptr_t low = lowest_placed.load(std::memory_order_relaxed);
+    while (begin < low && !lowest_placed.compare_exchange_weak(low, begin, std::memory_order_relaxed)) {
+    }
+    std::uintptr_t high = highest_placed.load(std::memory_order_relaxed);
+    while (end > high && !highest_placed.compare_exchange_weak(high, end, std::memory_order_relaxed)) {
+    }
+  }
+  bool ever_placed_near(std::uintptr_t address) const noexcept {
+    return address >= lowest_placed.load(std::memory_order_relaxed) &&
+           address < highest_placed.load(std::memory_order_relaxed);
+  }
 
   // ---- stacks
 
@@ -116,6 +136,7 @@ struct DebugAllocator::Impl {
       return nullptr;
     }
     blocks.prefetch(record.address);  // the slot's cache miss is served during the capture
+    note_placed(record);
     record.allocation_stack = capture_stack_here(caller);
     BlockTable::Shard& shard = blocks.shard_for(record.address);
     bool inserted;
@@ -363,7 +384,7 @@ struct DebugAllocator::Impl {
     }
     if (record.address == 0) {
       // Not live: freed (in the quarantine) or unknown.
-      if (quarantine.find(address, &record)) {
+      if (ever_placed_near(address) && quarantine.find(address, &record)) {
         debug::report_double_free(policy, record, family, now);
         return true;
       }
