@@ -50,6 +50,15 @@ const std::uint8_t* first_not(const std::uint8_t* begin, const std::uint8_t* end
   return end;
 }
 
+// Starts loading the cache line at `address`. The empty asm keeps it: GCC deletes a loop
+// whose body is nothing but __builtin_prefetch (no side effect: a dead loop), which
+// silently took the poison prefetch out of evict_all() once the table lookup beside it
+// had gone.
+inline void prefetch_line(std::uintptr_t address) noexcept {
+  __builtin_prefetch(reinterpret_cast<const void*>(address));
+  asm volatile("" : : "r"(address));
+}
+
 // The last byte in [begin, end) that is not `pattern` (the one nearest `end`), or nullptr.
 const std::uint8_t* last_not(const std::uint8_t* begin, const std::uint8_t* end, std::uint8_t pattern) noexcept {
   while (end > begin) {
@@ -75,6 +84,26 @@ struct DebugAllocator::Impl {
   // live_bytes()): a shared atomic costs every allocation and free a locked instruction.
   std::atomic<std::size_t> limited_bytes{0};
   bool limited() const noexcept { return options.memory_limit != SIZE_MAX; }
+  // The span of memory any block has ever been placed in: a pointer outside it was never
+  // ours, so freeing it needs no search of the quarantine (the shim offers every free to
+  // this allocator first, glibc's blocks included). Widened, rarely, as blocks are placed.
+  std::atomic<std::uintptr_t> lowest_placed{UINTPTR_MAX};
+  std::atomic<std::uintptr_t> highest_placed{0};
+
+  void note_placed(const BlockRecord& record) noexcept {
+    const auto begin = reinterpret_cast<std::uintptr_t>(record.base);
+    const std::uintptr_t end = begin + record.base_len;
+    std::uintptr_t low = lowest_placed.load(std::memory_order_relaxed);
+    while (begin < low && !lowest_placed.compare_exchange_weak(low, begin, std::memory_order_relaxed)) {
+    }
+    std::uintptr_t high = highest_placed.load(std::memory_order_relaxed);
+    while (end > high && !highest_placed.compare_exchange_weak(high, end, std::memory_order_relaxed)) {
+    }
+  }
+  bool ever_placed_near(std::uintptr_t address) const noexcept {
+    return address >= lowest_placed.load(std::memory_order_relaxed) &&
+           address < highest_placed.load(std::memory_order_relaxed);
+  }
 
   // ---- stacks
 
@@ -97,7 +126,7 @@ struct DebugAllocator::Impl {
         return nullptr;
       }
     }
-    BlockRecord record;
+    BlockRecord record{};
     record.size = size;
     record.log2_alignment = static_cast<std::uint8_t>(std::countr_zero(alignment));
     record.family = family;
@@ -107,6 +136,7 @@ struct DebugAllocator::Impl {
       return nullptr;
     }
     blocks.prefetch(record.address);  // the slot's cache miss is served during the capture
+    note_placed(record);
     record.allocation_stack = capture_stack_here(caller);
     BlockTable::Shard& shard = blocks.shard_for(record.address);
     bool inserted;
@@ -203,42 +233,55 @@ struct DebugAllocator::Impl {
     return true;
   }
 
-  // A freed, unguarded block's poison; false (after reporting) when it was written.
-  bool check_poison(const BlockRecord& record, StackId now) noexcept {
-    if (record.guarded) return true;  // PROT_NONE while quarantined: a write would have faulted
+  // Where a freed block's poison was first written, or -1 when it was not (or the block
+  // is guarded: PROT_NONE while quarantined, a write would have faulted).
+  static std::ptrdiff_t poison_damage(const BlockRecord& record) noexcept {
+    if (record.guarded) return -1;
     const auto* user = reinterpret_cast<const std::uint8_t*>(record.address);
     const std::uint8_t* bad = first_not(user, user + record.size, kPoison);
-    if (bad == user + record.size) return true;
-    debug::report_write_after_free(policy, record, bad - user, now);
+    return bad == user + record.size ? -1 : bad - user;
+  }
+
+  // A freed block's poison; false (after reporting) when it was written.
+  bool check_poison(const BlockRecord& record, StackId now) noexcept {
+    const std::ptrdiff_t damage = poison_damage(record);
+    if (damage < 0) return true;
+    debug::report_write_after_free(policy, record, damage, now);
     return false;
   }
 
   // ---- freeing
 
-  // Takes a live block out of use: it becomes quarantined (or is released at once when
-  // the quarantine cannot hold it), then the quarantine's excess leaves.
-  void retire(const BlockRecord& record) noexcept {
-    if (!quarantine.could_hold(record.base_len)) {
-      // Too big to keep: released at once, unpoisoned (poisoning would touch every page of
-      // a block that is often mostly untouched: sort's buffer is a large share of RAM).
-      evict(record.address, false);
-      return;
-    }
-    // Into the thread's batch first, poisoned after: the batch lock's locked instruction
-    // would otherwise wait for the poison's stores (misses, when the block's lines were
-    // last written on another core: 90% of the time in the batch push on larson). No
-    // other thread can release a block that small before this one poisons it (a
-    // leak_check() running meanwhile may report it unpoisoned, as it may any block freed
-    // while it runs); a big one, or a guarded one (a system call anyway), is made
-    // inaccessible first.
-    const bool poison_first = record.guarded || quarantine.could_leave_from_flush(record.base_len);
-    if (poison_first) poison(record);
-    Quarantine::Entry full_batch[Quarantine::kBatchEntries];
-    const std::size_t batch_count = quarantine.add_to_batch({record.address, record.base_len}, full_batch);
-    if (!poison_first) poison(record);
-    if (batch_count == 0) return;
+  // Whether a block is poisoned before it joins its thread's quarantine batch rather than
+  // after (see release()): a big one, which another thread's flush_batches() could release
+  // before this thread poisons it, or a guarded one (a system call anyway).
+  bool poison_first(const BlockRecord& record) const noexcept {
+    return record.guarded || quarantine.could_leave_from_flush(record.base_len);
+  }
+
+  // Puts a quarantined block's record (taken out of the table) into its thread's batch;
+  // the block's shard lock held, so that a racing second free finds the block in the
+  // table or in the quarantine. What must be done once the lock is dropped goes to *next.
+  struct AfterAdd {
+    bool release_now = false;  // the quarantine has no room at all: release it unchecked
+    bool batch_due = false;    // move the thread's batch on (Quarantine::move_batch)
+    bool evicted_one = false;  // `evicted` left the ring for it: evict it
+    BlockRecord evicted;
+  };
+  void add_to_quarantine_locked(const BlockRecord& record, AfterAdd* next) noexcept {
+    const Quarantine::Added added = quarantine.add_to_batch(record, &next->evicted);
+    next->release_now = !added.held;
+    next->batch_due = added.batch_due;
+    next->evicted_one = added.evicted_one;
+  }
+
+  // What follows add_to_quarantine_locked(), no lock held; `record` is poisoned by now.
+  void after_add(const BlockRecord& record, AfterAdd& next) noexcept {
+    if (next.release_now) release_memory(record);
+    if (next.evicted_one) evict(next.evicted, true);
+    if (!next.batch_due) return;
     Quarantine::Entry leaving[Quarantine::kMaxEvicted];
-    evict_all(leaving, quarantine.take_batch(full_batch, batch_count, leaving));
+    evict_all(leaving, quarantine.move_batch(leaving));
   }
 
   // A block entering quarantine: poisoned, or inaccessible when guarded.
@@ -254,48 +297,42 @@ struct DebugAllocator::Impl {
   // handed back as many as it could, what else it has in excess. `leaving` is a buffer of
   // Quarantine::kMaxEvicted entries.
   void evict_all(Quarantine::Entry* leaving, std::size_t count) noexcept {
-    // Blocks leaving were freed long ago: their table slots and poison are cold. Their
-    // loads are started a few blocks ahead, so that the misses overlap: the first few
-    // cache lines of the poison (most blocks are small; the hardware prefetcher takes
-    // over along a large one once it has seen a few lines).
-    constexpr std::size_t kAhead = 4;
+    // Blocks leaving were freed long ago: their poison is cold (their records are here,
+    // read in order). Its loads are started a few blocks ahead, so that the misses
+    // overlap: the first few cache lines (most blocks are small; the hardware prefetcher
+    // takes over along a large one once it has seen a few lines).
+    constexpr std::size_t kAhead = 8;
     constexpr std::size_t kPoisonLinesAhead = 8;
     const auto prefetch = [&](const Quarantine::Entry& entry) {
-      blocks.prefetch(entry.address);
-      const std::size_t lines = std::min<std::size_t>(kPoisonLinesAhead, (entry.bytes + 63) / 64);
+      if (entry.guarded || entry.size == 0) return;  // no poison to read
+      const std::uintptr_t first = entry.address & ~std::uintptr_t{63};
+      const std::size_t lines = std::min<std::size_t>(kPoisonLinesAhead, (entry.address + entry.size - first + 63) / 64);
       for (std::size_t line = 0; line < lines; ++line)
-        __builtin_prefetch(reinterpret_cast<const void*>(entry.address + line * 64));
+        prefetch_line(first + line * 64);
     };
     for (;;) {
       for (std::size_t i = 0; i < count && i < kAhead; ++i) prefetch(leaving[i]);
       for (std::size_t i = 0; i < count; ++i) {
         if (i + kAhead < count) prefetch(leaving[i + kAhead]);
-        evict(leaving[i].address, true);
+        evict(leaving[i], true);
       }
       if (count < Quarantine::kMaxEvicted) return;
       count = quarantine.pop_excess(leaving, Quarantine::kMaxEvicted);
     }
   }
 
-  // Releases a quarantined block for good, checking its poison first when `check`.
-  void evict(std::uintptr_t address, bool check) noexcept {
-    BlockTable::Shard& shard = blocks.shard_for(address);
-    BlockRecord record;
-    {
-      MutexLock guard(shard.lock);
-      BlockRecord* found = blocks.find(shard, address);
-      if (found == nullptr || found->state != BlockState::quarantined) return;
-      record = *found;
-      blocks.erase(shard, found);
-    }
+  // Releases a block that left the quarantine for good, checking its poison first when
+  // `check`. Its record came with it: no table lookup.
+  void evict(const BlockRecord& record, bool check) noexcept {
     if (check) check_poison(record, debug::kNoStack);
     release_memory(record);
   }
 
-  // A pointer that is no block's start: inside one, or nobody's.
+  // A pointer that is no block's start: inside one (live or quarantined), or nobody's.
   void report_unknown(const void* ptr, AllocationFamily family, StackId now) noexcept {
-    BlockRecord containing;
-    if (blocks.find_containing(reinterpret_cast<std::uintptr_t>(ptr), &containing)) {
+    const auto address = reinterpret_cast<std::uintptr_t>(ptr);
+    BlockRecord containing{};
+    if (blocks.find_containing(address, &containing) || quarantine.find_containing(address, &containing)) {
       debug::report_interior_free(policy, ptr, containing, family, now);
     } else {
       debug::report_invalid_free(policy, ptr, family, now);
@@ -310,26 +347,50 @@ struct DebugAllocator::Impl {
     blocks.prefetch(address);  // the slot's cache miss is served during the capture
     const StackId now = capture_stack_here(caller);
     BlockTable::Shard& shard = blocks.shard_for(address);
-    BlockRecord record;
+    BlockRecord record{};
+    bool was_live = false;
+    bool in_quarantine = false;  // its record in its thread's batch already
+    AfterAdd next;
     {
       MutexLock guard(shard.lock);
       BlockRecord* found = blocks.find(shard, address);
       if (found != nullptr) {
         record = *found;
-        if (found->state == BlockState::live) {
-          // Quarantined from here on, so a racing second free reports a double free.
-          found->state = BlockState::quarantined;
-          found->free_stack = now;
-          BlockTable::add_live(shard, -1, -static_cast<std::ptrdiff_t>(found->size));
+        was_live = record.state == BlockState::live;
+        if (was_live) {
+          BlockTable::add_live(shard, -1, -static_cast<std::ptrdiff_t>(record.size));
+          record.state = BlockState::quarantined;
+          record.free_stack = now;
+          if (!quarantine.could_hold(record.base_len)) {
+            blocks.erase(shard, found);  // released at once, below
+          } else if (poison_first(record)) {
+            // Stays in the table, marked, until it is poisoned (below): a racing second
+            // free finds it there and reports a double free.
+            *found = record;
+          } else {
+            // The common case: the record moves from the table into the quarantine, where
+            // it stays until the block leaves; poisoned after the add, with no lock held
+            // (no other thread can release a block this small before that; a leak_check()
+            // running meanwhile may report it unpoisoned, as it may any block freed while
+            // it runs).
+            blocks.erase(shard, found);
+            add_to_quarantine_locked(record, &next);
+            in_quarantine = true;
+          }
         }
       }
     }
     if (record.address == 0) {
+      // Not live: freed (in the quarantine) or unknown.
+      if (ever_placed_near(address) && quarantine.find(address, &record)) {
+        debug::report_double_free(policy, record, family, now);
+        return true;
+      }
       if (!report_unknown_pointer) return false;
       report_unknown(ptr, family, now);
       return true;
     }
-    if (record.state == BlockState::quarantined) {
+    if (!was_live) {  // marked quarantined, being poisoned by another free
       debug::report_double_free(policy, record, family, now);
       return true;
     }
@@ -343,12 +404,28 @@ struct DebugAllocator::Impl {
     }
     check_redzones(record, now);
     if (limited()) limited_bytes.fetch_sub(record.size, std::memory_order_relaxed);
-    record.free_stack = now;
-    retire(record);
+    if (in_quarantine) {
+      poison(record);
+      after_add(record, next);
+    } else if (!quarantine.could_hold(record.base_len)) {
+      // Too big to keep: released at once, unpoisoned (poisoning would touch every page of
+      // a block that is often mostly untouched: sort's buffer is a large share of RAM).
+      release_memory(record);
+    } else {
+      // Poisoned (made inaccessible) first, then out of the table into the quarantine.
+      poison(record);
+      {
+        MutexLock guard(shard.lock);
+        // Still there: a racing free only reports it (marked), nothing else erases it.
+        if (BlockRecord* marked = blocks.find(shard, address)) blocks.erase(shard, marked);
+        add_to_quarantine_locked(record, &next);
+      }
+      after_add(record, next);
+    }
     return true;
   }
 
-  // A copy of the live block at `address`, or of whatever the table holds there.
+  // A copy of the block at `address` in the table (live, or being freed), false when none.
   bool lookup(std::uintptr_t address, BlockRecord* out) noexcept {
     BlockTable::Shard& shard = blocks.shard_for(address);
     MutexLock guard(shard.lock);
@@ -361,9 +438,14 @@ struct DebugAllocator::Impl {
   void* reallocate(void* ptr, std::size_t new_size, const CallSite& caller) noexcept {
     constexpr std::size_t kMallocAlignment = alignof(std::max_align_t);
     if (ptr == nullptr) return allocate(new_size, kMallocAlignment, AllocationFamily::malloc, caller);
-    BlockRecord record;
+    BlockRecord record{};
     if (!lookup(reinterpret_cast<std::uintptr_t>(ptr), &record)) {
-      report_unknown(ptr, AllocationFamily::malloc, capture_stack_here(caller));
+      const StackId now = capture_stack_here(caller);
+      if (quarantine.find(reinterpret_cast<std::uintptr_t>(ptr), &record)) {
+        debug::report_realloc_of_freed(policy, record, now);
+      } else {
+        report_unknown(ptr, AllocationFamily::malloc, now);
+      }
       return nullptr;
     }
     if (record.state == BlockState::quarantined) {
@@ -390,13 +472,13 @@ struct DebugAllocator::Impl {
   // `stack_start`: where the caller's part of this thread's stack begins (see leak_scan.hpp).
   LeakReport leak_check(const LeakCheckOptions& options, std::uintptr_t stack_start) noexcept {
     LeakReport report;
-    // Blocks in the threads' batches are quarantined already (the table says so and they
-    // are checked below); moving them on keeps quarantined_bytes() and the limit exact.
-    quarantine.flush_batches([&](const Quarantine::Entry& entry) { evict(entry.address, true); });
+    // Blocks in the threads' batches move on to the ring, where their poison is checked
+    // below; moving them keeps quarantined_bytes() and the limit exact.
+    quarantine.flush_batches([&](const Quarantine::Entry& entry) { evict(entry, true); });
     Quarantine::Entry leaving[Quarantine::kMaxEvicted];
     evict_all(leaving, quarantine.pop_excess(leaving, Quarantine::kMaxEvicted));
-    // Taken before the shard locks: fork's handlers take the quarantine's lock first. The
-    // ring never moves once mapped; one mapped later holds only quarantined blocks.
+    check_quarantined_poison();
+    // The ring never moves once mapped; one mapped later holds only quarantined blocks.
     const AddressRange quarantine_ring = quarantine.mapping();
     // Every shard lock is held from the snapshot to the end of the scan: no block can be
     // freed (its memory reused or unmapped) while the scan reads it, and the shard arrays
@@ -434,20 +516,40 @@ struct DebugAllocator::Impl {
     debug::classify_blocks({records, n}, {never_roots, roots_skipped}, options, stack_start, kinds);
     blocks.unlock_all();
 
-    // The checks report, so they run with no lock held.
+    // The checks report, so they run with no lock held. A quarantined record here is a
+    // block being freed (poisoned first): its free checks it.
     std::size_t live = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      if (records[i].state == BlockState::quarantined) {
-        check_poison(records[i], debug::kNoStack);
-      } else {
-        check_redzones(records[i], debug::kNoStack);
-        ++live;
-      }
+      if (records[i].state != BlockState::live) continue;
+      check_redzones(records[i], debug::kNoStack);
+      ++live;
     }
     group_leaks({records, n}, kinds, live, &report);
     os::unmap(kinds, kinds_bytes);
     os::unmap(records, records_bytes);
     return report;
+  }
+
+  // Checks the poison of every block in the quarantine's ring (leak_check() moved the
+  // batches there): read under the ring's lock, so that none is released meanwhile;
+  // reported after it, from copies.
+  void check_quarantined_poison() noexcept {
+    struct Damaged {
+      BlockRecord record;
+      std::ptrdiff_t offset;
+    };
+    // As many as the ring may hold; only the pages written are ever touched.
+    const std::size_t damaged_bytes = Quarantine::kCapacity * sizeof(Damaged);
+    auto* damaged = static_cast<Damaged*>(os::map(damaged_bytes));
+    if (damaged == nullptr) return;
+    std::size_t n = 0;
+    quarantine.for_each_in_ring([&](const BlockRecord& record) {
+      const std::ptrdiff_t offset = poison_damage(record);
+      if (offset >= 0 && n < Quarantine::kCapacity) damaged[n++] = {record, offset};
+    });
+    for (std::size_t i = 0; i < n; ++i)
+      debug::report_write_after_free(policy, damaged[i].record, damaged[i].offset, debug::kNoStack);
+    os::unmap(damaged, damaged_bytes);
   }
 
   // Groups the live blocks by kind and allocation stack: definite first, then indirect,
@@ -497,8 +599,7 @@ struct DebugAllocator::Impl {
 
   // ---- teardown: everything back to backing, silently.
   void release_everything() noexcept {
-    Quarantine::Entry entry;
-    while (quarantine.pop_any(&entry)) evict(entry.address, false);
+    quarantine.drain([&](const Quarantine::Entry& entry) { release_memory(entry); });
     blocks.for_each([&](BlockRecord& record) { release_memory(record); });
   }
 };
@@ -566,13 +667,13 @@ __attribute__((noinline)) void* DebugAllocator::reallocate(void* ptr, std::size_
 }
 
 std::size_t DebugAllocator::usable_size(const void* ptr) const noexcept {
-  BlockRecord record;
+  BlockRecord record{};
   if (impl_ == nullptr || !impl_->lookup(reinterpret_cast<std::uintptr_t>(ptr), &record)) return 0;
   return record.state == BlockState::live ? record.size : 0;
 }
 
 bool DebugAllocator::owns(const void* ptr) const noexcept {
-  BlockRecord record;
+  BlockRecord record{};
   return impl_ != nullptr && impl_->lookup(reinterpret_cast<std::uintptr_t>(ptr), &record) &&
          record.state == BlockState::live;
 }
@@ -590,18 +691,19 @@ __attribute__((noinline)) LeakReport DebugAllocator::leak_check(const LeakCheckO
   return report;
 }
 
+// The shard locks before the quarantine's: a free adds to the quarantine under its shard's.
 void DebugAllocator::lock_for_fork() noexcept {
   if (impl_ == nullptr) return;
-  impl_->quarantine.lock();
   impl_->blocks.lock_all();
+  impl_->quarantine.lock();
   debug::stack_depot().lock();
 }
 
 void DebugAllocator::unlock_after_fork() noexcept {
   if (impl_ == nullptr) return;
   debug::stack_depot().unlock();
-  impl_->blocks.unlock_all();
   impl_->quarantine.unlock();
+  impl_->blocks.unlock_all();
 }
 
 std::size_t DebugAllocator::live_blocks() const noexcept {
@@ -632,7 +734,7 @@ __attribute__((noinline)) bool DebugAllocator::vtable_resize(void* ctx, void* me
   if (impl == nullptr) return false;
   const auto address = reinterpret_cast<std::uintptr_t>(memory);
   BlockTable::Shard& shard = impl->blocks.shard_for(address);
-  BlockRecord record;
+  BlockRecord record{};
   {
     MutexLock guard(shard.lock);
     BlockRecord* found = impl->blocks.find(shard, address);
@@ -649,7 +751,9 @@ __attribute__((noinline)) bool DebugAllocator::vtable_resize(void* ctx, void* me
   }
   // Not resized. When the call itself was wrong, say so (growing is merely refused).
   const StackId now = impl->capture_stack_here(ZHEAP_CALL_SITE());
-  if (record.address == 0) {
+  if (record.address == 0 && impl->quarantine.find(address, &record)) {
+    debug::report_double_free(impl->policy, record, AllocationFamily::allocator, now);
+  } else if (record.address == 0) {
     impl->report_unknown(memory, AllocationFamily::allocator, now);
   } else if (record.state == BlockState::quarantined) {
     debug::report_double_free(impl->policy, record, AllocationFamily::allocator, now);

@@ -12,7 +12,7 @@ namespace zheap::debug {
 namespace {
 
 BlockRecord record_at(std::uintptr_t address, std::size_t size = 16) {
-  BlockRecord record;
+  BlockRecord record{};
   record.address = address;
   record.size = size;
   return record;
@@ -61,7 +61,7 @@ TEST(BlockTable, FindContainingLooksInsideBlocks) {
     MutexLock guard(shard.lock);
     ASSERT_TRUE(table.insert(shard, record_at(address, 0x100)));
   }
-  BlockRecord out;
+  BlockRecord out{};
   ASSERT_TRUE(table.find_containing(0x20ff, &out));
   EXPECT_EQ(out.address, 0x2000u);
   EXPECT_FALSE(table.find_containing(0x2100, &out));

@@ -442,6 +442,19 @@ TEST_F(DebugAllocatorTest, AllocatorFreeWithTheWrongLength) {
   EXPECT_EQ(recorder.errors[0].error.given_size, 32u);
 }
 
+// resize() of a freed block finds it in the quarantine: a double free (the call frees).
+TEST_F(DebugAllocatorTest, AllocatorResizeOfAFreedBlockIsADoubleFree) {
+  DebugAllocator debug(recorder.options());
+  Allocator gpa = debug.allocator();
+  std::span<char> bytes = gpa.alloc<char>(64);
+  gpa.free(bytes);
+  ASSERT_TRUE(recorder.errors.empty());
+  EXPECT_FALSE(gpa.resize(bytes, 32));
+  ASSERT_EQ(recorder.errors.size(), 1u);
+  EXPECT_EQ(recorder.errors[0].error.kind, DebugErrorKind::double_free);
+  EXPECT_EQ(recorder.errors[0].error.block, bytes.data());
+}
+
 TEST_F(DebugAllocatorTest, MemoryLimitRefusesAllocations) {
   DebugOptions options;
   options.memory_limit = 1000;
@@ -499,6 +512,61 @@ TEST_F(DebugAllocatorTest, ABlockInAnExitedThreadsBatchIsStillQuarantined) {
   EXPECT_EQ(recorder.errors[1].error.offset, 3);
   EXPECT_GE(debug.quarantined_bytes(), 128u);
   EXPECT_EQ(debug.live_blocks(), 0u);
+}
+
+// A freed block's record leaves the side table for the quarantine (the thread's batch,
+// then the ring): every check that needs it must find it there, with its stacks, once the
+// batch has moved on too.
+TEST_F(DebugAllocatorTest, AFreedBlockIsKnownInTheRingAfterItsBatchMovedOn) {
+  DebugAllocator debug(recorder.options());  // 16 MiB: nothing leaves the ring here
+  auto* p = static_cast<char*>(allocate_here(debug, 100));
+  first_free_here(debug, p);
+  NO_UNROLL for (int i = 0; i < 40; ++i) debug.release(debug.allocate(32, 16, AllocationFamily::malloc), AllocationFamily::malloc);
+  ASSERT_TRUE(recorder.errors.empty());
+  EXPECT_FALSE(debug.owns(p));
+  EXPECT_EQ(debug.usable_size(p), 0u);
+
+  second_free_here(debug, p);
+  ASSERT_EQ(recorder.errors.size(), 1u);
+  EXPECT_EQ(recorder.errors[0].error.kind, DebugErrorKind::double_free);
+  EXPECT_EQ(recorder.errors[0].error.block, p);
+  EXPECT_EQ(recorder.errors[0].error.block_size, 100u);
+  EXPECT_TRUE(mentions(recorder.errors[0].allocation, "allocate_here")) << joined(recorder.errors[0].allocation);
+  EXPECT_TRUE(mentions(recorder.errors[0].free, "first_free_here")) << joined(recorder.errors[0].free);
+  EXPECT_TRUE(mentions(recorder.errors[0].current, "second_free_here")) << joined(recorder.errors[0].current);
+
+  EXPECT_EQ(realloc_here(debug, p, 200), nullptr);
+  ASSERT_EQ(recorder.errors.size(), 2u);
+  EXPECT_EQ(recorder.errors[1].error.kind, DebugErrorKind::realloc_of_freed);
+  EXPECT_TRUE(mentions(recorder.errors[1].free, "first_free_here"));
+
+  second_free_here(debug, p + 10);  // inside the freed block
+  ASSERT_EQ(recorder.errors.size(), 3u);
+  EXPECT_EQ(recorder.errors[2].error.kind, DebugErrorKind::interior_free);
+  EXPECT_EQ(recorder.errors[2].error.block, p);
+  EXPECT_EQ(recorder.errors[2].error.offset, 10);
+
+  p[7] = 'x';  // and its poison is still checked there
+  EXPECT_TRUE(debug.leak_check().ok());
+  ASSERT_EQ(recorder.errors.size(), 4u);
+  EXPECT_EQ(recorder.errors[3].error.kind, DebugErrorKind::write_after_free);
+  EXPECT_EQ(recorder.errors[3].error.offset, 7);
+  EXPECT_EQ(debug.live_blocks(), 0u);
+}
+
+// A block freed by a thread that exited: its batch stays behind until leak_check() (or
+// the slot's next user) moves it into the ring; a second free finds it in either.
+TEST_F(DebugAllocatorTest, ADoubleFreeIsFoundAfterTheBlockLeftAnExitedThreadsBatch) {
+  DebugAllocator debug(recorder.options());
+  void* p = allocate_here(debug, 48);
+  std::thread([&] { first_free_here(debug, p); }).join();
+  EXPECT_TRUE(debug.leak_check().ok());  // the exited thread's batch moves into the ring
+  ASSERT_TRUE(recorder.errors.empty());
+  second_free_here(debug, p);
+  ASSERT_EQ(recorder.errors.size(), 1u);
+  EXPECT_EQ(recorder.errors[0].error.kind, DebugErrorKind::double_free);
+  EXPECT_EQ(recorder.errors[0].error.block, p);
+  EXPECT_TRUE(mentions(recorder.errors[0].free, "first_free_here")) << joined(recorder.errors[0].free);
 }
 
 // The byte limit covers the batches: threads that each keep a batch going (and exit with

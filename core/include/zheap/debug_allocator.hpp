@@ -15,8 +15,10 @@
 //
 // Layout: each block comes from the backing allocator as [left redzone][user bytes]
 // [right redzone]; redzones hold a canary byte pattern. What a block is (size, alignment,
-// family, stack ids, state) lives in a side table keyed by address, in memory of its own
-// (mmap), so a buffer underflow cannot rewrite it unnoticed. Stacks are captured at every
+// family, stack ids) lives apart from it, in memory of its own (mmap), so a buffer
+// underflow cannot rewrite it unnoticed: a live block's record in a side table keyed by
+// address, a freed block's in the quarantine, where it travels with the block (so the
+// table stays as small as the live set, and a block leaving needs no table lookup). Stacks are captured at every
 // allocation and free (full depth, cached CFI unwinding) and stored once in a stack depot;
 // they are symbolized (function, file:line) only when a report is printed.
 // Thread safety: every member function may be called from any thread (sharded futex locks

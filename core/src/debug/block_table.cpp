@@ -5,7 +5,7 @@
 namespace zheap::debug {
 
 namespace {
-constexpr std::size_t kInitialCapacity = 256;
+constexpr std::size_t kInitialCapacity = 64;
 
 std::size_t hash_address(std::uintptr_t address) noexcept {
   // Locality-preserving: blocks of one 64 KiB stretch of memory (allocated one after

@@ -1,16 +1,21 @@
-// BlockTable: the debug allocator's side table, block address -> BlockRecord.
+// BlockTable: the debug allocator's side table, live block address -> BlockRecord.
 //
-// Kept apart from the blocks (on mappings of its own) so that a buffer underflow cannot
-// rewrite what a block is. Sharded by address: kShards open-addressing hash tables, each
-// behind its own Mutex, each grown by rehashing into a mapping twice the size when it
-// is 70% full. Lock order: a shard lock is taken alone, never with
-// another shard's or the quarantine's; callers copy what they need and unlock before
-// reporting. Only lock_all() takes them all, in shard order (fork, and the leak scan,
-// which holds them so that no block is freed while it reads blocks). Deletion shifts the probe chain back (no tombstones), so lookups stay short
-// however many blocks come and go.
+// Only live blocks: a freed block's record leaves the table for the quarantine, where it
+// travels with the block (quarantine.hpp), so the table stays as small as the live set
+// and hot in cache (with the quarantined ones in it too it was several MiB, and every
+// eviction's lookup a miss). Kept apart from the blocks (on mappings of its own) so that a
+// buffer underflow cannot rewrite what a block is. Sharded by address: kShards
+// open-addressing hash tables, each behind its own Mutex, each grown by rehashing into a
+// mapping twice the size when it is 70% full. Deletion shifts the probe chain back (no
+// tombstones), so lookups stay short however many blocks come and go.
+// Lock order: a shard lock comes first. Never another shard's with it, but a free adds the
+// block to the quarantine under it (a batch's lock, then the ring's), so that a racing
+// second free finds the block in one or the other; callers copy what they need and unlock
+// before reporting. Only lock_all() takes them all, in shard order (fork, and the leak
+// scan, which holds them so that no block is freed while it reads blocks).
 #pragma once
 
-#include "debug/stack_depot.hpp"
+#include "debug/block_record.hpp"
 #include <zheap/mutex.hpp>
 
 #include <zheap/debug_allocator.hpp>
@@ -19,24 +24,6 @@
 #include <cstdint>
 
 namespace zheap::debug {
-
-enum class BlockState : std::uint8_t { live, quarantined };
-
-struct BlockRecord {
-  std::uintptr_t address = 0;  // first user byte; the key (0: empty slot)
-  std::size_t size = 0;        // requested
-  void* base = nullptr;        // what the backing allocator (or the guard mapping) gave
-  std::size_t base_len = 0;
-  StackId allocation_stack = kNoStack;
-  StackId free_stack = kNoStack;
-  std::uint8_t log2_alignment = 0;
-  AllocationFamily family = AllocationFamily::allocator;
-  BlockState state = BlockState::live;
-  bool guarded = false;  // its own mapping with a guard page (base_len covers it all)
-
-  std::size_t alignment() const noexcept { return std::size_t{1} << log2_alignment; }
-};
-static_assert(sizeof(BlockRecord) == 48, "six words: keep the side table compact");
 
 class BlockTable {
  public:
@@ -50,7 +37,8 @@ class BlockTable {
   struct alignas(64) Shard {
     Mutex lock;
     std::size_t used = 0;  // records
-    // The live (not quarantined) blocks among them and their requested bytes. Counted
+    // The live blocks among them (a block freed with poison first is held in the
+    // table as quarantined for a moment, see DebugAllocator) and their requested bytes. Counted
     // here, under the lock the caller holds anyway, rather than in atomics shared by all
     // threads (two more locked instructions per allocation and per free, each waiting for
     // the stores before it); written atomically so that live_totals() needs no lock.

@@ -11,22 +11,38 @@ Quarantine::~Quarantine() {
   if (ring_ != nullptr) os::unmap(ring_, kCapacity * sizeof(Entry));
 }
 
-std::size_t Quarantine::add_to_batch(Entry entry, Entry* full) noexcept {
+Quarantine::Added Quarantine::add_to_batch(const Entry& entry, Entry* evicted) noexcept {
   Batch& batch = batches_[thread_slot()];
   MutexLock guard(batch.lock);
+  if (batch.count == kBatchEntries) [[unlikely]] {
+    // Due already, and its thread has not moved it yet (a slot shared by threads): past
+    // the batch, straight to the ring's end, which leaves first only what is oldest.
+    MutexLock ring_guard(lock_);
+    if (!map_ring_locked()) return {false, true, false};
+    const bool evicted_one = count_ == kCapacity && pop_locked(evicted);
+    push_locked(entry);
+    return {true, true, evicted_one};
+  }
   // Reserved before the entry is in: the ring never counts on bytes a batch holds.
   if (batch.count == 0) reserved_.fetch_add(batch_bytes_, std::memory_order_relaxed);
   batch.entries[batch.count++] = entry;
-  batch.bytes += entry.bytes;
-  if (batch.count < kBatchEntries && batch.bytes < batch_bytes_) return 0;
-  return empty_batch_locked(batch, full);
+  batch.bytes += entry.base_len;
+  return {true, batch.count == kBatchEntries || batch.bytes >= batch_bytes_, false};
+}
+
+std::size_t Quarantine::move_batch(Entry* evicted) noexcept {
+  Batch& batch = batches_[thread_slot()];
+  MutexLock guard(batch.lock);
+  return move_to_ring_locked(batch, evicted, true);
 }
 
 std::size_t Quarantine::empty_batch_locked(Batch& batch, Entry* out) noexcept {
   const std::size_t count = batch.count;
-  std::memcpy(out, batch.entries, count * sizeof(Entry));
+  if (count == 0) return 0;
+  std::memcpy(static_cast<void*>(out), batch.entries, count * sizeof(Entry));
   batch.count = 0;
   batch.bytes = 0;
+  reserved_.fetch_sub(batch_bytes_, std::memory_order_relaxed);
   return count;
 }
 
@@ -35,41 +51,26 @@ bool Quarantine::map_ring_locked() noexcept {
   return ring_ != nullptr;
 }
 
-bool Quarantine::map_ring() noexcept {
+std::size_t Quarantine::move_to_ring_locked(Batch& batch, Entry* evicted, bool leave_when_unmapped) noexcept {
+  if (batch.count == 0) return 0;  // moved on already (by a thread sharing the slot, or a flush)
   MutexLock guard(lock_);
-  return map_ring_locked();
-}
-
-std::size_t Quarantine::move_to_ring(Batch& batch, Entry* evicted) noexcept {
-  // Another thread's batch may hold an entry its thread has not poisoned yet: it must not
-  // come back to us for eviction, as it would when the ring cannot be mapped.
-  if (!map_ring()) return 0;
-  Entry moving[kBatchEntries];
-  std::size_t count;
-  {
-    MutexLock guard(batch.lock);
-    count = empty_batch_locked(batch, moving);
+  if (!map_ring_locked()) {  // no memory for the ring: nothing is held
+    return leave_when_unmapped ? empty_batch_locked(batch, evicted) : 0;
   }
-  if (count == 0) return 0;
-  return take_batch(moving, count, evicted);
-}
-
-// `entries`: a batch copied out of its slot, which had reserved batch_bytes_.
-std::size_t Quarantine::take_batch(const Entry* entries, std::size_t count, Entry* evicted) noexcept {
-  MutexLock guard(lock_);
-  reserved_.fetch_sub(batch_bytes_, std::memory_order_relaxed);
-  if (!map_ring_locked()) {  // no memory for the ring: nothing is held, all leave at once
-    std::memcpy(evicted, entries, count * sizeof(Entry));
-    return count;
-  }
+  const std::size_t count = batch.count;
   std::size_t out = 0;
   while (count_ + count > kCapacity) pop_locked(&evicted[out++]);  // room first: the oldest leave early
-  for (std::size_t i = 0; i < count; ++i) {
-    ring_[(head_ + count_) & (kCapacity - 1)] = entries[i];
-    ++count_;
-    bytes_ += entries[i].bytes;
-  }
+  for (std::size_t i = 0; i < count; ++i) push_locked(batch.entries[i]);
+  batch.count = 0;
+  batch.bytes = 0;
+  reserved_.fetch_sub(batch_bytes_, std::memory_order_relaxed);
   return out + pop_excess_locked(evicted + out, kMaxEvicted - out);
+}
+
+void Quarantine::push_locked(const Entry& entry) noexcept {
+  ring_[(head_ + count_) & (kCapacity - 1)] = entry;
+  ++count_;
+  bytes_ += entry.base_len;
 }
 
 bool Quarantine::pop_locked(Entry* out) noexcept {
@@ -77,7 +78,7 @@ bool Quarantine::pop_locked(Entry* out) noexcept {
   *out = ring_[head_];
   head_ = (head_ + 1) & (kCapacity - 1);
   --count_;
-  bytes_ -= out->bytes;
+  bytes_ -= out->base_len;
   return true;
 }
 
@@ -97,6 +98,45 @@ std::size_t Quarantine::pop_excess(Entry* out, std::size_t max) noexcept {
 bool Quarantine::pop_any(Entry* out) noexcept {
   MutexLock guard(lock_);
   return pop_locked(out);
+}
+
+namespace {
+bool contains(const BlockRecord& record, std::uintptr_t address) noexcept {
+  const std::size_t extent = record.size == 0 ? 1 : record.size;
+  return address >= record.address && address - record.address < extent;
+}
+}  // namespace
+
+template <class Match>
+bool Quarantine::search(Match&& match, Entry* out) noexcept {
+  // Batches first, then the ring: an entry moves only that way, under both locks, so one
+  // that stays quarantined throughout is seen where it is at the moment it is looked for.
+  for (Batch& batch : batches_) {
+    MutexLock guard(batch.lock);
+    for (std::size_t i = 0; i < batch.count; ++i) {
+      if (match(batch.entries[i])) {
+        *out = batch.entries[i];
+        return true;
+      }
+    }
+  }
+  MutexLock guard(lock_);
+  for (std::size_t i = 0; i < count_; ++i) {
+    const Entry& entry = ring_[(head_ + i) & (kCapacity - 1)];
+    if (match(entry)) {
+      *out = entry;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Quarantine::find(std::uintptr_t address, Entry* out) noexcept {
+  return search([address](const Entry& entry) { return entry.address == address; }, out);
+}
+
+bool Quarantine::find_containing(std::uintptr_t address, Entry* out) noexcept {
+  return search([address](const Entry& entry) { return contains(entry, address); }, out);
 }
 
 AddressRange Quarantine::mapping() const noexcept {

@@ -5,25 +5,34 @@
 // then. Holding blocks back is what turns a use after free into a visible corruption
 // instead of a silent read of someone else's data.
 //
-// Layout: a ring on one mapping (kCapacity entries; when full, the oldest leave early)
-// behind one Mutex, fed by kThreadSlots batches (thread_slot.hpp). A thread pushes into
-// its own slot's batch (threads beyond kThreadSlots share slots, hence a lock per batch,
-// uncontended otherwise) and the whole batch moves into the ring, and the excess leaves it, under
-// one acquisition of the ring's lock once the batch holds kBatchEntries entries or
-// batch_bytes(). So 8 threads freeing at once meet on the ring's lock once per 32 frees
-// instead of on every free. A block in a batch is quarantined like one in the ring (the
-// block table says so from its free on; leak_check() checks its poison).
+// An entry is the block's whole record (block_record.hpp, 48 bytes), moved here from the
+// side table when the block is freed: the table then holds only live blocks and stays
+// small, and a block leaving is checked and released from its entry alone, read in FIFO
+// order from sequential memory, with no table lookup. The few paths that must know about
+// a freed block (a double free, realloc of a freed pointer, an interior pointer, the
+// leak check) search the quarantine instead: find(), find_containing(), linearly.
+//
+// Layout: a ring on one mapping (kCapacity entries, 3 MiB, its pages touched as it
+// fills; when full, the oldest leave early) behind one Mutex, fed by kThreadSlots
+// batches (thread_slot.hpp, 1.5 KiB each). A thread adds to its own slot's batch (threads
+// beyond kThreadSlots share slots, hence a lock per batch, uncontended otherwise) and the
+// whole batch moves into the ring, and the excess leaves it, under one acquisition of the
+// ring's lock once the batch holds kBatchEntries entries or batch_bytes(). So 8 threads
+// freeing at once meet on the ring's lock once per 32 frees instead of on every free.
 //
 // The byte limit covers both: a slot that starts a batch reserves batch_bytes() of the
 // limit (one atomic add per batch), and the ring keeps at most the limit less what the
 // batches reserve. A batch left behind by a thread that exited stays counted and is moved
 // on by the slot's next user, by flush_batches() (leak_check) or by drain().
 // Order: FIFO per thread; across threads, by batch.
-// Thread safety: every member may be called from any thread. The locks (one per slot,
-// one for the ring) are held only to copy entries in or out; none is held while another
-// is taken; the caller checks and releases what leaves with no lock held.
+// Thread safety: every member may be called from any thread. Lock order: a batch's lock,
+// then the ring's (an entry moves from a batch to the ring under both, so that a search
+// that looks at the batches, then the ring, never misses it); the debug allocator adds
+// to a batch under a side-table shard lock, which comes before both. Nothing is reported
+// or released under these locks: what leaves is copied out and handed to the caller.
 #pragma once
 
+#include "debug/block_record.hpp"
 #include "debug/thread_slot.hpp"
 #include <zheap/debug_allocator.hpp>
 #include <zheap/mutex.hpp>
@@ -38,16 +47,12 @@ class Quarantine {
  public:
   static constexpr std::size_t kCapacity = std::size_t{1} << 16;
   static constexpr std::size_t kBatchEntries = 32;
-  // What one take_batch() may hand back for eviction: a whole batch refused by a full or
+  // What one move_batch() may hand back for eviction: a whole batch refused by a full or
   // unmapped ring, and as many of the ring's oldest again.
   static constexpr std::size_t kMaxEvicted = 2 * kBatchEntries;
 
-  // No default member initializers: the arrays of them that take_batch() and its callers keep
-  // on the stack would be zeroed on every free (a kilobyte of stores).
-  struct Entry {
-    std::uintptr_t address;
-    std::size_t bytes;
-  };
+  // The block's record; base_len is what it counts for.
+  using Entry = BlockRecord;
 
   constexpr explicit Quarantine(std::size_t max_bytes) noexcept
       : max_bytes_(max_bytes), batch_bytes_(max_bytes / 128 > 0 ? max_bytes / 128 : 1) {}
@@ -60,15 +65,25 @@ class Quarantine {
   bool could_hold(std::size_t bytes) const noexcept { return bytes <= max_bytes_; }
 
   // Holding `entry` (could_hold() true) takes two steps, so that the caller can work in
-  // between (the debug allocator poisons the block there: the batch lock's locked
-  // instruction then does not wait for the poison's stores). add_to_batch() puts `entry`
-  // into the calling thread's batch; when that fills it, the batch is taken out into
-  // `full` (room for kBatchEntries) and its count returned, and the caller must hand it
-  // to take_batch(), which writes what must leave now (the oldest, past the limit; or the
-  // batch itself when the ring cannot be mapped) to `evicted` (room for kMaxEvicted) and
-  // returns how many; when that is kMaxEvicted, pop_excess() may have more.
-  std::size_t add_to_batch(Entry entry, Entry* full) noexcept;
-  std::size_t take_batch(const Entry* entries, std::size_t count, Entry* evicted) noexcept;
+  // between (the debug allocator poisons the block there, with no lock held; the batch
+  // lock's locked instruction then does not wait for the poison's stores).
+  //
+  // add_to_batch() puts `entry` into the calling thread's batch (the debug allocator calls
+  // it under the block's shard lock, so that the block is never in neither place). When
+  // the batch is due to move on, the caller must then call move_batch(), which writes what
+  // must leave now (the oldest, past the limit; or the batch itself when the ring cannot
+  // be mapped) to `evicted` (room for kMaxEvicted) and returns how many; when that is
+  // kMaxEvicted, pop_excess() may have more.
+  struct Added {
+    bool held;         // false: no room anywhere (the ring cannot be mapped); release the block now
+    bool batch_due;    // call move_batch()
+    bool evicted_one;  // *evicted left the ring to make room: the caller releases it
+  };
+  // Rarely the batch is full already (threads that share a slot, each between its add and
+  // its move_batch()): then `entry` goes straight to the ring, whose oldest may leave to
+  // make room (to *evicted).
+  Added add_to_batch(const Entry& entry, Entry* evicted) noexcept;
+  std::size_t move_batch(Entry* evicted) noexcept;
   // Whether an entry of `bytes`, once add_to_batch() returned, could leave the quarantine
   // through another thread's flush_batches() before the adding thread's next step. Only
   // a big one can: flush_batches() moves a batch only into a mapped ring, whose excess
@@ -84,12 +99,44 @@ class Quarantine {
   void flush_batches(Evict&& evict) noexcept {
     Entry evicted[kMaxEvicted];
     for (Batch& batch : batches_) {
-      const std::size_t count = move_to_ring(batch, evicted);
+      std::size_t count;
+      {
+        MutexLock guard(batch.lock);
+        count = move_to_ring_locked(batch, evicted, false);
+      }
       for (std::size_t i = 0; i < count; ++i) evict(evicted[i]);
     }
   }
+  // Empties the quarantine (batches, then ring): release(entry) for each, no lock held.
+  template <class Release>
+  void drain(Release&& release) noexcept {
+    Entry taken[kBatchEntries];
+    for (Batch& batch : batches_) {
+      std::size_t count;
+      {
+        MutexLock guard(batch.lock);
+        count = empty_batch_locked(batch, taken);
+      }
+      for (std::size_t i = 0; i < count; ++i) release(taken[i]);
+    }
+    Entry entry;
+    while (pop_any(&entry)) release(entry);
+  }
   // The ring's oldest entry, whatever is held (to drain it; batches are not looked at).
   bool pop_any(Entry* out) noexcept;
+
+  // The entry of the block at `address` (find) or of the one whose user bytes contain it
+  // (find_containing), copied to *out; false when none. Linear searches, batches then ring,
+  // one lock at a time: for error paths only.
+  bool find(std::uintptr_t address, Entry* out) noexcept;
+  bool find_containing(std::uintptr_t address, Entry* out) noexcept;
+  // visit(entry) for each entry in the ring, the ring's lock held (visit must not take a
+  // lock, allocate or report: it copies what it needs).
+  template <class Visit>
+  void for_each_in_ring(Visit&& visit) noexcept {
+    MutexLock guard(lock_);
+    for (std::size_t i = 0; i < count_; ++i) visit(static_cast<const Entry&>(ring_[(head_ + i) & (kCapacity - 1)]));
+  }
 
   // Bytes held, in the ring and in the batches.
   std::size_t bytes() const noexcept;
@@ -108,19 +155,25 @@ class Quarantine {
     Mutex lock;
     std::size_t count = 0;
     std::size_t bytes = 0;
-    Entry entries[kBatchEntries] = {};
+    Entry entries[kBatchEntries];
   };
 
-  // Empties `batch` into the ring; what must leave goes to `evicted`; how many. Leaves
-  // the batch where it is when the ring cannot be mapped (see could_leave_from_flush()).
-  std::size_t move_to_ring(Batch& batch, Entry* evicted) noexcept;
-  // Maps the ring if that was not done yet; false when it cannot be. _locked: lock_ held.
-  bool map_ring() noexcept;
+  // Empties `batch` (its lock held) into the ring; what must leave goes to `evicted`; how
+  // many. When the ring cannot be mapped the batch leaves whole when `leave_when_unmapped`
+  // (its own thread, which has poisoned its entries), else stays where it is (another
+  // thread's batch may hold an entry its thread has not poisoned yet).
+  std::size_t move_to_ring_locked(Batch& batch, Entry* evicted, bool leave_when_unmapped) noexcept;
+  // Maps the ring if that was not done yet; false when it cannot be. lock_ held.
   bool map_ring_locked() noexcept;
-  // Copies `batch`'s entries to `out` and empties it (its lock held); how many.
-  static std::size_t empty_batch_locked(Batch& batch, Entry* out) noexcept;
+  // Copies `batch`'s entries to `out` and empties it, giving back its reservation (its
+  // lock held); how many.
+  std::size_t empty_batch_locked(Batch& batch, Entry* out) noexcept;
   std::size_t pop_excess_locked(Entry* out, std::size_t max) noexcept;
   bool pop_locked(Entry* out) noexcept;
+  void push_locked(const Entry& entry) noexcept;
+  // The first entry for which match(entry), batches then ring, to *out.
+  template <class Match>
+  bool search(Match&& match, Entry* out) noexcept;
 
   const std::size_t max_bytes_;
   const std::size_t batch_bytes_;         // a batch moves on once it holds this much

@@ -1,0 +1,39 @@
+// BlockRecord: what the debug allocator knows of one block (where it is, how it was
+// allocated and freed). A live block's record is in the side table (block_table.hpp); a
+// quarantined block's travels with it in the quarantine (quarantine.hpp); a released
+// block has none.
+//
+// No default member initializers: the quarantine's batches move through arrays of records
+// on the stack of every free that fills one, which would be zeroed each time (kilobytes
+// of stores). Declare one with `BlockRecord record{};` (all zero: no address, live).
+#pragma once
+
+#include "debug/stack_depot.hpp"
+
+#include <zheap/debug_allocator.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace zheap::debug {
+
+enum class BlockState : std::uint8_t { live, quarantined };
+
+struct BlockRecord {
+  std::uintptr_t address;  // first user byte; the table's key (0: empty slot)
+  std::size_t size;        // requested
+  void* base;              // what the backing allocator (or the guard mapping) gave
+  std::size_t base_len;    // also what the block counts for in the quarantine
+  StackId allocation_stack;
+  StackId free_stack;
+  std::uint8_t log2_alignment;
+  AllocationFamily family;
+  BlockState state;
+  bool guarded;  // its own mapping with a guard page (base_len covers it all)
+
+  std::size_t alignment() const noexcept { return std::size_t{1} << log2_alignment; }
+};
+static_assert(sizeof(BlockRecord) == 48, "six words: keep the side table and the quarantine compact");
+static_assert(static_cast<int>(BlockState{}) == static_cast<int>(BlockState::live), "a zeroed record is live");
+
+}  // namespace zheap::debug
