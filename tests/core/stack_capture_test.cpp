@@ -294,6 +294,24 @@ TEST(StackCapture, ConsecutiveCapturesFromRbpBasedFramesOfOtherSizesStayExact) {
   }
 }
 
+TEST(StackCapture, RepeatedCapturesFromOneSiteAndFromOtherDepthsStayExact) {
+  // The same depth again (the outer steps hit the memo at the same index as in the
+  // previous capture), then other depths (they hit it at another index), mixed: every
+  // capture must match libgcc without falling back, and equal depths give equal stacks.
+  std::vector<std::uintptr_t> at_depth[8];
+  for (int round = 0; round < 3; ++round) {
+    NO_UNROLL
+    for (int depth : {5, 5, 5, 7, 5, 3, 3, 7, 7, 5}) {
+      BothStacks stacks;
+      recurse(depth, &stacks);
+      expect_same_stacks(stacks, static_cast<std::size_t>(depth) + 3);
+      EXPECT_EQ(stacks.fallbacks, 0u);
+      if (at_depth[depth].empty()) at_depth[depth] = stacks.fast_frames();
+      EXPECT_EQ(stacks.fast_frames(), at_depth[depth]);
+    }
+  }
+}
+
 TEST(StackCapture, ManyThreadsCapturingAtOnceStayExact) {
   // Many threads capture at once from different depths; each result must match libgcc.
   std::vector<std::thread> threads;
