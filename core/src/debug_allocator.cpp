@@ -348,40 +348,43 @@ struct DebugAllocator::Impl {
     const StackId now = capture_stack_here(caller);
     BlockTable::Shard& shard = blocks.shard_for(address);
     BlockRecord record{};
-    bool was_live = false;
-    bool in_quarantine = false;  // its record in its thread's batch already
+    // How a live block leaves use, decided once under its shard lock.
+    enum class Retire : std::uint8_t {
+      not_live,         // unknown here, or marked quarantined by a free still poisoning it
+      release_now,      // too big for the quarantine: out of the table, released unpoisoned
+      poison_then_add,  // big or guarded: stays in the table, marked, until it is poisoned
+      added,            // the common case: its record already moved into the quarantine
+    };
+    Retire retire = Retire::not_live;
     AfterAdd next;
     {
       MutexLock guard(shard.lock);
       BlockRecord* found = blocks.find(shard, address);
-      if (found != nullptr) {
-        record = *found;
-        was_live = record.state == BlockState::live;
-        if (was_live) {
-          BlockTable::add_live(shard, -1, -static_cast<std::ptrdiff_t>(record.size));
-          record.state = BlockState::quarantined;
-          record.free_stack = now;
-          if (!quarantine.could_hold(record.base_len)) {
-            blocks.erase(shard, found);  // released at once, below
-          } else if (poison_first(record)) {
-            // Stays in the table, marked, until it is poisoned (below): a racing second
-            // free finds it there and reports a double free.
-            *found = record;
-          } else {
-            // The common case: the record moves from the table into the quarantine, where
-            // it stays until the block leaves; poisoned after the add, with no lock held
-            // (no other thread can release a block this small before that; a leak_check()
-            // running meanwhile may report it unpoisoned, as it may any block freed while
-            // it runs).
-            blocks.erase(shard, found);
-            add_to_quarantine_locked(record, &next);
-            in_quarantine = true;
-          }
+      if (found != nullptr) record = *found;
+      if (found != nullptr && record.state == BlockState::live) {
+        BlockTable::add_live(shard, -1, -static_cast<std::ptrdiff_t>(record.size));
+        record.state = BlockState::quarantined;
+        record.free_stack = now;
+        if (!quarantine.could_hold(record.base_len)) {
+          retire = Retire::release_now;
+          blocks.erase(shard, found);
+        } else if (poison_first(record)) {
+          // A racing second free finds it in the table and reports a double free.
+          retire = Retire::poison_then_add;
+          *found = record;
+        } else {
+          // The record moves from the table into the quarantine, where it stays until the
+          // block leaves; poisoned after the add, with no lock held (no other thread can
+          // release a block this small before that; a leak_check() running meanwhile may
+          // report it unpoisoned, as it may any block freed while it runs).
+          retire = Retire::added;
+          blocks.erase(shard, found);
+          add_to_quarantine_locked(record, &next);
         }
       }
     }
     if (record.address == 0) {
-      // Not live: freed (in the quarantine) or unknown.
+      // Not in the table: freed (in the quarantine) or unknown.
       if (ever_placed_near(address) && quarantine.find(address, &record)) {
         debug::report_double_free(policy, record, family, now);
         return true;
@@ -390,7 +393,7 @@ struct DebugAllocator::Impl {
       report_unknown(ptr, family, now);
       return true;
     }
-    if (!was_live) {  // marked quarantined, being poisoned by another free
+    if (retire == Retire::not_live) {  // marked quarantined, being poisoned by another free
       debug::report_double_free(policy, record, family, now);
       return true;
     }
@@ -404,23 +407,28 @@ struct DebugAllocator::Impl {
     }
     check_redzones(record, now);
     if (limited()) limited_bytes.fetch_sub(record.size, std::memory_order_relaxed);
-    if (in_quarantine) {
-      poison(record);
-      after_add(record, next);
-    } else if (!quarantine.could_hold(record.base_len)) {
-      // Too big to keep: released at once, unpoisoned (poisoning would touch every page of
-      // a block that is often mostly untouched: sort's buffer is a large share of RAM).
-      release_memory(record);
-    } else {
-      // Poisoned (made inaccessible) first, then out of the table into the quarantine.
-      poison(record);
-      {
-        MutexLock guard(shard.lock);
-        // Still there: a racing free only reports it (marked), nothing else erases it.
-        if (BlockRecord* marked = blocks.find(shard, address)) blocks.erase(shard, marked);
-        add_to_quarantine_locked(record, &next);
-      }
-      after_add(record, next);
+    switch (retire) {
+      case Retire::release_now:
+        // Unpoisoned: poisoning would touch every page of a block that is often mostly
+        // untouched (sort's buffer is a large share of RAM).
+        release_memory(record);
+        break;
+      case Retire::poison_then_add:
+        poison(record);  // made inaccessible first, then out of the table into the quarantine
+        {
+          MutexLock guard(shard.lock);
+          // Still there: a racing free only reports it (marked), nothing else erases it.
+          if (BlockRecord* marked = blocks.find(shard, address)) blocks.erase(shard, marked);
+          add_to_quarantine_locked(record, &next);
+        }
+        after_add(record, next);
+        break;
+      case Retire::added:
+        poison(record);
+        after_add(record, next);
+        break;
+      case Retire::not_live:
+        break;  // reported above
     }
     return true;
   }
