@@ -4,8 +4,8 @@
 // libzheap.map), and into the in-process test library with ZHEAP_SHIM_PREFIX set
 // (zheap_test_malloc, ...), so that tests can call the very same code without replacing
 // their own malloc.
+#include "direct_route_entries.hpp"
 #include "libc_semantics.hpp"
-
 #include "os/os.hpp"
 
 #define ZHEAP_CONCAT_(a, b) a##b
@@ -26,16 +26,21 @@ extern "C" {
   [[gnu::visibility("default")]] ret ZHEAP_EXPORTED_NAME(name) params noexcept { \
     return zheap::shim::c_api::impl ZHEAP_WITH_CALLER args;                     \
   }
+#define ZHEAP_STRINGIFY_(x) #x
+#define ZHEAP_STRINGIFY(x) ZHEAP_STRINGIFY_(x)
+#define ZHEAP_C_ROUTED_ENTRY(ret, name, route, params, args) \
+  __asm__(ZHEAP_DIRECT_ROUTE_ENTRY_##route(ZHEAP_STRINGIFY(ZHEAP_EXPORTED_NAME(name))));
 #include "entry_points.inc"
 #undef ZHEAP_C_ENTRY
+#undef ZHEAP_C_ROUTED_ENTRY
 }
 
 namespace zheap::shim::c_api {
 
 // Where malloc's and free's direct routes (direct_routes.hpp) send what they do not take.
-// Reached from malloc and free by a jump (a sibling call at any optimization level the
-// build uses), so their call site is still the program's: debug mode's stacks start
-// there, and tests/shim's debug report tests check the frame they name.
+// Reached from malloc and free by a jump (direct_route_entries.hpp), so their call site is
+// still the program's: debug mode's stacks start there, and tests/shim's debug report
+// tests check the frame they name.
 [[gnu::noinline]] void* malloc_full(std::size_t size) noexcept {
   return malloc_observed(heap(), size, ZHEAP_ENTRY_STACK_POINTER());
 }

@@ -144,17 +144,9 @@ inline void* memalign_checked(std::size_t alignment, std::size_t size, Api famil
   return p;
 }
 
-// The exported malloc and free: their direct routes, or the full paths (malloc_full and
-// free_full, exports.cpp). `caller` is left unused so that the entry does not load it:
-// the full paths find it themselves.
-[[gnu::always_inline]] inline void* malloc(std::size_t size, std::uintptr_t /*caller*/) noexcept {
-  return direct_routes::allocate(size);
-}
-
-[[gnu::always_inline]] inline void free(void* ptr, std::uintptr_t /*caller*/) noexcept {
-  if (direct_routes::owns_for_free(ptr)) [[likely]] return direct_routes::release(ptr);
-  free_full(ptr);
-}
+// The exported malloc and free are their direct routes, in assembly
+// (direct_route_entries.hpp), in front of the full paths malloc_full and free_full
+// (exports.cpp).
 
 inline void* calloc(std::size_t count, std::size_t size, std::uintptr_t caller) noexcept {
   std::size_t bytes;
