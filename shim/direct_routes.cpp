@@ -7,10 +7,12 @@
 namespace zheap::shim::direct_routes {
 
 namespace detail {
-constinit std::atomic<void* (*)(std::size_t) noexcept> malloc{c_api::malloc_full};
-constinit std::atomic<void (*)(void*) noexcept> free{nullptr};
-constinit std::atomic<std::uintptr_t> free_begin{0};
-constinit std::atomic<std::uintptr_t> free_length{0};
+// [[gnu::used]]: malloc's and free's assembly entries read these by name, which the
+// compiler cannot see (it must neither drop nor rename them, with -flto too).
+[[gnu::used]] constinit std::atomic<void* (*)(std::size_t) noexcept> malloc{c_api::malloc_full};
+[[gnu::used]] constinit std::atomic<void (*)(void*) noexcept> free{nullptr};
+[[gnu::used]] constinit std::atomic<std::uintptr_t> free_begin{0};
+[[gnu::used]] constinit std::atomic<std::uintptr_t> free_length{0};
 constinit std::atomic<void* (*)(void*, std::size_t) noexcept> realloc{nullptr};
 constinit std::atomic<void (*)(void*, std::size_t) noexcept> free_sized{nullptr};
 }  // namespace detail

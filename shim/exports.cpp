@@ -44,7 +44,8 @@ namespace zheap::shim::c_api {
 [[gnu::noinline]] void* malloc_full(std::size_t size) noexcept {
   return malloc_observed(heap(), size, ZHEAP_ENTRY_STACK_POINTER());
 }
-[[gnu::noinline]] void free_full(void* ptr) noexcept { release(ptr, Api::free, "free", ZHEAP_ENTRY_STACK_POINTER()); }
+// [[gnu::used]]: free's assembly entry jumps to it by name.
+[[gnu::noinline, gnu::used]] void free_full(void* ptr) noexcept { release(ptr, Api::free, "free", ZHEAP_ENTRY_STACK_POINTER()); }
 
 void print_malloc_stats() noexcept {
   const char* name = started_heap().name;
