@@ -8,6 +8,7 @@
 #include "debug/leak_scan.hpp"
 #include "debug/quarantine.hpp"
 #include "debug/recent_stacks.hpp"
+#include "debug/recycle_bins.hpp"
 #include "debug/stack_capture.hpp"
 #include "debug/stack_depot.hpp"
 #include "os/os.hpp"
@@ -80,6 +81,7 @@ struct DebugAllocator::Impl {
   debug::ReportPolicy policy;
   BlockTable blocks;
   Quarantine quarantine;
+  debug::RecycleBins recycled;  // small blocks out of the quarantine, for their thread's next allocations
   // Requested bytes of live blocks, for memory_limit only (the per-shard counts serve
   // live_bytes()): a shared atomic costs every allocation and free a locked instruction.
   std::atomic<std::size_t> limited_bytes{0};
@@ -153,18 +155,41 @@ struct DebugAllocator::Impl {
     return reinterpret_cast<void*>(record.address);
   }
 
-  // [left redzone, rounded up to the alignment][size bytes][right redzone] from backing.
+  // The alignment a block is asked of the backing with: at least 16 bytes, so that every
+  // small block may be recycled for any request of up to that alignment (the backing
+  // must be given back the alignment it was asked for).
+  static constexpr std::uint8_t kLog2MinBackingAlignment = 4;
+  static constexpr std::size_t kRecycleGranule = debug::RecycleBins::kGranule;
+  static Alignment backing_alignment(const BlockRecord& record) noexcept {
+    return Alignment::from_log2(std::max(record.log2_alignment, kLog2MinBackingAlignment));
+  }
+
+  // [left redzone, rounded up to the alignment][size bytes][right redzone] from backing,
+  // or from the thread's recycled blocks (then the right redzone runs to that block's end).
   bool place_in_backing(BlockRecord* record) noexcept {
     const std::size_t alignment = record->alignment();
     const std::size_t redzone = options.redzone_size;
     const std::size_t left = (redzone + alignment - 1) & ~(alignment - 1);
     std::size_t total;
     if (left < redzone || __builtin_add_overflow(left, record->size, &total) ||
-        __builtin_add_overflow(total, redzone, &total))
+        __builtin_add_overflow(total, redzone + kRecycleGranule - 1, &total))
       return false;
-    if (total == 0) total = 1;  // malloc(0) with no redzones still needs an address of its own
-    void* base = options.backing.raw_alloc(total, Alignment::from_log2(record->log2_alignment), 0);
-    if (base == nullptr) return false;
+    // Whole granules (the right redzone takes the rest): a block comes back from the
+    // recycle bins for a request of its own size (they are binned by granules), and most
+    // backings round up so anyway.
+    total &= ~(kRecycleGranule - 1);
+    if (total == 0) total = kRecycleGranule;  // malloc(0) with no redzones still needs an address of its own
+    void* base;
+    debug::RecycleBins::Block kept;
+    if (record->log2_alignment <= kLog2MinBackingAlignment && recycled.take(total, &kept)) {
+      base = kept.base;
+      total = kept.length;
+      record->backing_thread = kept.owner;
+    } else {
+      base = options.backing.raw_alloc(total, backing_alignment(*record), 0);
+      if (base == nullptr) return false;
+      record->backing_thread = static_cast<std::uint8_t>(debug::thread_slot());
+    }
     auto* bytes = static_cast<std::uint8_t*>(base);
     std::memset(bytes, kCanary, left);
     std::memset(bytes + left + record->size, kCanary, total - left - record->size);
@@ -204,7 +229,7 @@ struct DebugAllocator::Impl {
     if (record.guarded) {
       os::unmap(record.base, record.base_len);
     } else {
-      options.backing.raw_free(record.base, record.base_len, Alignment::from_log2(record.log2_alignment), 0);
+      options.backing.raw_free(record.base, record.base_len, backing_alignment(record), 0);
     }
   }
 
@@ -322,9 +347,15 @@ struct DebugAllocator::Impl {
   }
 
   // Releases a block that left the quarantine for good, checking its poison first when
-  // `check`. Its record came with it: no table lookup.
+  // `check`, or keeps it for this thread's next allocation of its size (recycle_bins.hpp:
+  // its lines are in this core's cache now) when the backing gave it to another thread.
+  // Its record came with it: no table lookup.
   void evict(const BlockRecord& record, bool check) noexcept {
     if (check) check_poison(record, debug::kNoStack);
+    if (!record.guarded && record.log2_alignment <= kLog2MinBackingAlignment &&
+        record.backing_thread != debug::thread_slot() &&
+        recycled.keep({record.base, record.base_len, record.backing_thread}))
+      return;
     release_memory(record);
   }
 
@@ -609,6 +640,9 @@ struct DebugAllocator::Impl {
   void release_everything() noexcept {
     quarantine.drain([&](const Quarantine::Entry& entry) { release_memory(entry); });
     blocks.for_each([&](BlockRecord& record) { release_memory(record); });
+    recycled.drain([&](const debug::RecycleBins::Block& block) {
+      options.backing.raw_free(block.base, block.length, Alignment::from_log2(kLog2MinBackingAlignment), 0);
+    });
   }
 };
 

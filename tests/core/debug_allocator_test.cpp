@@ -3,6 +3,9 @@
 // groups; the quarantine's bound; and that correct use reports nothing.
 #include <zheap/debug_allocator.hpp>
 #include <zheap/page_allocator.hpp>
+#include <zheap/testing_allocator.hpp>
+
+#include "debug/thread_slot.hpp"
 
 #include <gtest/gtest.h>
 
@@ -590,6 +593,52 @@ TEST_F(DebugAllocatorTest, QuarantineBatchesOfManyThreadsStayWithinItsBytes) {
   EXPECT_TRUE(debug.leak_check().ok());
   EXPECT_LE(debug.quarantined_bytes(), std::size_t{64} << 10);
   EXPECT_TRUE(recorder.errors.empty());
+}
+
+// A block another thread got from the backing, freed and then evicted from the
+// quarantine here, is kept for this thread's next allocation of its size
+// (src/debug/recycle_bins.hpp) instead of going back to the backing; it comes back with
+// fresh redzones, still checked, and the backing gets every block back in the end.
+TEST_F(DebugAllocatorTest, ABlockOfAnotherThreadLeavingTheQuarantineHereIsReusedHereWithItsChecks) {
+  ASSERT_NE(debug::exclusive_thread_slot(), debug::kThreadSlots) << "recycling serves the first threads only";
+  TestingAllocator backing;
+  {
+    DebugOptions options;
+    options.backing = backing.allocator();
+    options.quarantine_bytes = 4 << 10;
+    DebugAllocator debug(recorder.options(options));
+    const std::size_t here = debug::thread_slot();
+    void* theirs = nullptr;
+    void* kept_to_the_end = nullptr;  // recycled and never taken: the destructor gives it back
+    while (theirs == nullptr) {  // from a thread whose slot is not this one's
+      std::thread([&] {
+        if (debug::thread_slot() == here) return;
+        theirs = debug.allocate(40, 16, AllocationFamily::malloc);
+        kept_to_the_end = debug.allocate(200, 16, AllocationFamily::malloc);
+      }).join();
+    }
+    debug.release(theirs, AllocationFamily::malloc);
+    debug.release(kept_to_the_end, AllocationFamily::malloc);
+    // Frees of this thread's own blocks push it out of the 4 KiB quarantine; their blocks
+    // go back to the backing (this thread's frees of them are local there).
+    NO_UNROLL for (int i = 0; i < 200; ++i) debug.release(debug.allocate(64, 16, AllocationFamily::malloc), AllocationFamily::malloc);
+    ASSERT_TRUE(recorder.errors.empty());
+    EXPECT_LT(debug.quarantined_bytes(), std::size_t{4} << 10);
+
+    const std::size_t backing_blocks = backing.leaked_blocks();
+    auto* again = static_cast<char*>(allocate_here(debug, 40));
+    EXPECT_EQ(again, theirs);  // the same block,
+    EXPECT_EQ(backing.leaked_blocks(), backing_blocks);  // not a new one from the backing
+    EXPECT_EQ(debug.usable_size(again), 40u);
+    again[40] = 'x';  // one past the end: the right redzone, written anew
+    first_free_here(debug, again);
+    ASSERT_EQ(recorder.errors.size(), 1u);
+    EXPECT_EQ(recorder.errors[0].error.kind, DebugErrorKind::buffer_overflow);
+    EXPECT_EQ(recorder.errors[0].error.offset, 40);
+    EXPECT_TRUE(mentions(recorder.errors[0].allocation, "allocate_here")) << joined(recorder.errors[0].allocation);
+  }
+  EXPECT_EQ(backing.leaked_blocks(), 0u);  // recycled blocks included
+  EXPECT_EQ(backing.invalid_calls(), 0u);
 }
 
 TEST_F(DebugAllocatorTest, TwoThreadsFreeingOneBlockGiveExactlyOneDoubleFree) {

@@ -312,6 +312,35 @@ TEST(StackCapture, RepeatedCapturesFromOneSiteAndFromOtherDepthsStayExact) {
   }
 }
 
+// capture_both() with at most `max` frames, `depth` frames below the caller.
+__attribute__((noinline)) void capture_both_at_most(std::size_t max, BothStacks* out) {
+  out->fast_count = capture_stack(out->fast, max, 1);
+  out->reference_count = capture_stack_unwind(out->reference, max, 1);
+}
+__attribute__((noinline)) int recurse_at_most(int depth, std::size_t max, BothStacks* out) {
+  if (depth == 0) {
+    capture_both_at_most(max, out);
+    return 0;
+  }
+  const int result = recurse_at_most(depth - 1, max, out);
+  __asm__ volatile("" ::: "memory");
+  return result + 1;
+}
+
+TEST(StackCapture, ShortAndFullCapturesFromOneSiteStayExact) {
+  // A capture cut at `max` leaves a memo that ends early: the full capture after it
+  // follows the memo to its end and must walk on from there; a short capture after a
+  // full one must stop at `max` while following.
+  NO_UNROLL
+  for (std::size_t max : {4, 64, 4, 4, 9, 64, 64, 2, 64}) {
+    BothStacks stacks;
+    recurse_at_most(12, max, &stacks);
+    EXPECT_EQ(stacks.fast_count, max < 16 ? max : stacks.reference_count);
+    EXPECT_GE(stacks.reference_count, max < 16 ? max : 15u);
+    EXPECT_EQ(stacks.fast_frames(), stacks.reference_frames()) << "max " << max;
+  }
+}
+
 TEST(StackCapture, ManyThreadsCapturingAtOnceStayExact) {
   // Many threads capture at once from different depths; each result must match libgcc.
   std::vector<std::thread> threads;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "debug/stack_depot.hpp"
+#include "debug/thread_slot.hpp"
 
 #include <zheap/debug_allocator.hpp>
 
@@ -30,9 +31,13 @@ struct BlockRecord {
   AllocationFamily family;
   BlockState state;
   bool guarded;  // its own mapping with a guard page (base_len covers it all)
+  // thread_slot() of the thread the backing allocator gave `base` to: in a per-thread heap
+  // such as smp, the thread whose free of it is local (see recycle_bins.hpp).
+  std::uint8_t backing_thread;
 
   std::size_t alignment() const noexcept { return std::size_t{1} << log2_alignment; }
 };
+static_assert(kThreadSlots <= 256, "backing_thread holds a thread slot in a byte");
 static_assert(sizeof(BlockRecord) == 48, "six words: keep the side table and the quarantine compact");
 static_assert(static_cast<int>(BlockState{}) == static_cast<int>(BlockState::live), "a zeroed record is live");
 

@@ -4,6 +4,7 @@
 #include "debug/thread_slot.hpp"
 
 #include <atomic>
+#include <cstring>
 
 #include <unwind.h>
 
@@ -191,6 +192,63 @@ class MemoLease {
     if (memo_ != nullptr && fresh_count_ < kMemoFrames) fresh_[fresh_count_++] = step;
   }
 
+  // How follow() left the walk.
+  enum class Followed {
+    ended,     // the stack ended, or `max` frames were taken: the capture is complete
+    diverged,  // (pc, sp, rbp) is a frame the previous capture did not reach in this state
+    fallback,  // a step left the plausible stack span
+  };
+
+  // After previous_step() returned `known` for the frame just taken: takes the previous
+  // capture's steps from there for as long as the stack still holds what it held then,
+  // which in a loop is mostly to the end of the stack. A step's next frame is the stack
+  // word at CFA-8 and rbp from where it was saved; while both equal the state the next
+  // memo frame records (its sp is this step's CFA by construction), that frame's step is
+  // known too. So per frame: two loads whose addresses come from the memo, not from the
+  // word just loaded (they overlap), one comparison, and the steps are copied to the new
+  // memo at once, instead of the general loop's cursor search, checks and record.
+  // Exactly the general loop's result, frames and memo alike (same checks, same order).
+  Followed follow(const MemoFrame* known, std::uintptr_t* frames, std::size_t& count, std::size_t max,
+                  std::uintptr_t& pc, std::uintptr_t& sp, std::uintptr_t& rbp,
+                  std::uintptr_t stack_start) noexcept {
+    const MemoFrame* step = known;
+    const MemoFrame* const end = previous_ + previous_count_;
+    Followed outcome;
+    for (;;) {
+      const std::uintptr_t cfa_and_flag = step->cfa_and_flag;
+      if (cfa_and_flag == 0) {  // the previous capture's end of stack
+        ++step;
+        outcome = Followed::ended;
+        break;
+      }
+      const std::uintptr_t cfa = cfa_and_flag & ~kCfaFromRbp;
+      if (cfa - stack_start > kMaxStackSpan) return Followed::fallback;
+      if (step->rbp_saved_at != 0) rbp = *reinterpret_cast<const std::uintptr_t*>(step->rbp_saved_at);
+      pc = *reinterpret_cast<const std::uintptr_t*>(cfa - 8);
+      sp = cfa;
+      ++step;
+      if (pc == 0) {
+        outcome = Followed::ended;
+        break;
+      }
+      if (step == end || step->pc != pc || ((step->cfa_and_flag & kCfaFromRbp) != 0 && step->rbp != rbp)) {
+        outcome = Followed::diverged;
+        break;
+      }
+      frames[count++] = pc;
+      if (count == max) {
+        outcome = Followed::ended;
+        break;
+      }
+    }
+    const std::size_t taken = static_cast<std::size_t>(step - known);
+    const std::size_t room = kMemoFrames - fresh_count_;
+    std::memcpy(fresh_ + fresh_count_, known, (taken < room ? taken : room) * sizeof(MemoFrame));
+    fresh_count_ += taken < room ? taken : room;
+    cursor_ = static_cast<std::size_t>(step - previous_);
+    return outcome;
+  }
+
   void commit() noexcept { committed_ = true; }
 
  private:
@@ -218,8 +276,11 @@ extern "C" __attribute__((visibility("hidden"), used, noinline)) std::size_t zhe
   FrameRuleCache& cache = frame_rule_cache();
   MemoLease memo(cache.generation());
   std::size_t count = 0;
+  // follow() takes frames without counting `depth`; the bound still holds, as `count`
+  // reaches `max` (at most kMaxStackFrames) first once no frame is skipped.
   for (std::size_t depth = 0; depth < kMaxStackFrames + first_skip; ++depth) {
-    if (skip > 0) {
+    const bool skipped = skip > 0;
+    if (skipped) {
       --skip;
     } else {
       if (count < max) frames[count++] = pc;
@@ -228,6 +289,13 @@ extern "C" __attribute__((visibility("hidden"), used, noinline)) std::size_t zhe
     std::uintptr_t cfa;
     std::uintptr_t rbp_saved_at;
     if (const MemoFrame* known = memo.previous_step(pc, sp, rbp)) {
+      if (!skipped) {  // frames[] holds this frame: follow() takes it from here
+        switch (memo.follow(known, frames, count, max, pc, sp, rbp, stack_start)) {
+          case MemoLease::Followed::ended: goto complete;
+          case MemoLease::Followed::diverged: continue;
+          case MemoLease::Followed::fallback: goto fallback;
+        }
+      }
       memo.record({pc, sp, rbp, known->cfa_and_flag, known->rbp_saved_at});
       if (known->cfa_and_flag == 0) break;  // end of stack
       cfa = known->cfa_and_flag & ~kCfaFromRbp;
@@ -257,6 +325,7 @@ extern "C" __attribute__((visibility("hidden"), used, noinline)) std::size_t zhe
     sp = cfa;
     if (pc == 0) break;  // some outermost frames end the chain with a zero return address
   }
+complete:
   memo.commit();
   return count;
 
