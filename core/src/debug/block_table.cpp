@@ -54,22 +54,70 @@ BlockRecord* BlockTable::find(Shard& shard, std::uintptr_t address) noexcept {
   }
 }
 
-bool BlockTable::grow(Shard& shard) noexcept {
-  const std::size_t new_capacity = shard.capacity == 0 ? kInitialCapacity : shard.capacity * 2;
+// Places every record of `from` (any order, any placement) into a new mapping of
+// `new_capacity` slots, unmaps `from` and publishes the new array.
+bool BlockTable::rehash_into_new_mapping(Shard& shard, BlockRecord* from, std::size_t from_capacity,
+                                         std::size_t new_capacity) noexcept {
   auto* slots = static_cast<BlockRecord*>(os::map(new_capacity * sizeof(BlockRecord)));
   if (slots == nullptr) return false;
   const std::size_t mask = new_capacity - 1;
-  for (std::size_t i = 0; i < shard.capacity; ++i) {
-    const BlockRecord& record = shard.slots[i];
+  for (std::size_t i = 0; i < from_capacity; ++i) {
+    const BlockRecord& record = from[i];
     if (record.address == 0) continue;
     std::size_t j = hash_address(record.address) & mask;
     while (slots[j].address != 0) j = (j + 1) & mask;
     slots[j] = record;
   }
-  if (shard.slots != nullptr) os::unmap(shard.slots, shard.capacity * sizeof(BlockRecord));
+  if (from != nullptr) os::unmap(from, from_capacity * sizeof(BlockRecord));
+  publish(shard, slots, new_capacity);
+  return true;
+}
+
+void BlockTable::publish(Shard& shard, BlockRecord* slots, std::size_t capacity) noexcept {
   // Atomic stores for prefetch()'s lock-free reads (readers under the lock need no more).
   __atomic_store_n(&shard.slots, slots, __ATOMIC_RELAXED);
-  __atomic_store_n(&shard.capacity, new_capacity, __ATOMIC_RELAXED);
+  __atomic_store_n(&shard.capacity, capacity, __ATOMIC_RELAXED);
+}
+
+// Doubling in place: mremap() keeps the array's pages (moving them if it must) and adds
+// an upper half of fresh zero pages, so a growth faults in only the new half; a copy into
+// a new mapping faulted in the whole new array, and the arrays of all growths added up to
+// twice the last (the side table's growth was 42% of the containers workload's page
+// faults). Then every record is taken out and put back where the doubled table wants it,
+// in the order of the old slots starting just after an empty one. That order keeps every
+// probe chain whole: a record's new home is its old home h or h + old capacity; from h,
+// the slots up to its old place belong to its old cluster and were re-placed before it
+// (its own old slot, now empty, bounds the probe); the upper half holds only records
+// already re-placed. The one case that order cannot cover is a probe that runs off the
+// end of the doubled table into its first slots, which may still hold records not yet
+// re-placed (taking one out later would cut the chain): then the array is rehashed into a
+// new mapping as before, whatever the placement so far.
+bool BlockTable::grow(Shard& shard) noexcept {
+  if (shard.capacity == 0) return rehash_into_new_mapping(shard, nullptr, 0, kInitialCapacity);
+  const std::size_t old_capacity = shard.capacity;
+  const std::size_t new_capacity = old_capacity * 2;
+  auto* slots = static_cast<BlockRecord*>(os::remap(shard.slots, old_capacity * sizeof(BlockRecord),
+                                                    new_capacity * sizeof(BlockRecord), true));
+  if (slots == nullptr) return rehash_into_new_mapping(shard, shard.slots, old_capacity, new_capacity);
+  std::size_t empty = 0;
+  while (slots[empty].address != 0) ++empty;  // one exists: grown at 70% full
+  const std::size_t old_mask = old_capacity - 1;
+  const std::size_t mask = new_capacity - 1;
+  bool ran_off_the_end = false;
+  for (std::size_t k = 1; k <= old_capacity && !ran_off_the_end; ++k) {
+    const std::size_t i = (empty + k) & old_mask;
+    if (slots[i].address == 0) continue;
+    const BlockRecord record = slots[i];
+    slots[i] = BlockRecord{};
+    std::size_t j = hash_address(record.address) & mask;
+    while (slots[j].address != 0) {
+      j = (j + 1) & mask;
+      if (j == 0) ran_off_the_end = true;
+    }
+    slots[j] = record;
+  }
+  if (ran_off_the_end) return rehash_into_new_mapping(shard, slots, new_capacity, new_capacity);
+  publish(shard, slots, new_capacity);
   return true;
 }
 

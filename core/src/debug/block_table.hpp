@@ -5,9 +5,10 @@
 // and hot in cache (with the quarantined ones in it too it was several MiB, and every
 // eviction's lookup a miss). Kept apart from the blocks (on mappings of its own) so that a
 // buffer underflow cannot rewrite what a block is. Sharded by address: kShards
-// open-addressing hash tables, each behind its own Mutex, each grown by rehashing into a
-// mapping twice the size when it is 70% full. Deletion shifts the probe chain back (no
-// tombstones), so lookups stay short however many blocks come and go.
+// open-addressing hash tables, each behind its own Mutex, each doubled when it is 70%
+// full (in place: its mapping extended with mremap and the records re-placed, see
+// grow()). Deletion shifts the probe chain back (no tombstones), so lookups stay short
+// however many blocks come and go.
 // Lock order: a shard lock comes first. Never another shard's with it, but a free adds the
 // block to the quarantine under it (a batch's lock, then the ring's), so that a racing
 // second free finds the block in one or the other; callers copy what they need and unlock
@@ -118,6 +119,9 @@ class BlockTable {
 
  private:
   bool grow(Shard& shard) noexcept;
+  bool rehash_into_new_mapping(Shard& shard, BlockRecord* from, std::size_t from_capacity,
+                               std::size_t new_capacity) noexcept;
+  static void publish(Shard& shard, BlockRecord* slots, std::size_t capacity) noexcept;
 
   Shard shards_[kShards];
 };
