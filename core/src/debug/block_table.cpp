@@ -79,19 +79,38 @@ void BlockTable::publish(Shard& shard, BlockRecord* slots, std::size_t capacity)
   __atomic_store_n(&shard.capacity, capacity, __ATOMIC_RELAXED);
 }
 
+// Moves every record that an empty slot separates from its home to the first empty slot
+// from its home, pass after pass, until none moves. Each move brings a record nearer its
+// home and moves nothing else, so the passes end; then every record is found by probing
+// from its home, whatever the placement was.
+void BlockTable::repair_probe_chains(BlockRecord* slots, std::size_t capacity) noexcept {
+  const std::size_t mask = capacity - 1;
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (std::size_t i = 0; i < capacity; ++i) {
+      if (slots[i].address == 0) continue;
+      std::size_t j = hash_address(slots[i].address) & mask;
+      while (j != i && slots[j].address != 0) j = (j + 1) & mask;
+      if (j == i) continue;
+      slots[j] = slots[i];
+      slots[i] = BlockRecord{};
+      moved = true;
+    }
+  }
+}
+
 // Doubling in place: mremap() keeps the array's pages (moving them if it must) and adds
 // an upper half of fresh zero pages, so a growth faults in only the new half; a copy into
 // a new mapping faulted in the whole new array, and the arrays of all growths added up to
 // twice the last (the side table's growth was 42% of the containers workload's page
 // faults). Then every record is taken out and put back where the doubled table wants it,
-// in the order of the old slots starting just after an empty one. That order keeps every
-// probe chain whole: a record's new home is its old home h or h + old capacity; from h,
-// the slots up to its old place belong to its old cluster and were re-placed before it
-// (its own old slot, now empty, bounds the probe); the upper half holds only records
-// already re-placed. The one case that order cannot cover is a probe that runs off the
-// end of the doubled table into its first slots, which may still hold records not yet
-// re-placed (taking one out later would cut the chain): then the array is rehashed into a
-// new mapping as before, whatever the placement so far.
+// in the order of the old slots from just after an empty one: that order keeps almost
+// every probe chain whole (a record's new home is its old home h or h + old capacity;
+// from h, the slots up to its old place were re-placed before it, and its own old slot,
+// now empty, bounds the probe), all but a probe that runs off the end of the doubled
+// table into first slots still holding records not yet re-placed. repair_probe_chains()
+// then makes sure of every record, whatever the placement came to (with nothing to mend,
+// one read of the table).
 bool BlockTable::grow(Shard& shard) noexcept {
   if (shard.capacity == 0) return rehash_into_new_mapping(shard, nullptr, 0, kInitialCapacity);
   const std::size_t old_capacity = shard.capacity;
@@ -103,20 +122,16 @@ bool BlockTable::grow(Shard& shard) noexcept {
   while (slots[empty].address != 0) ++empty;  // one exists: grown at 70% full
   const std::size_t old_mask = old_capacity - 1;
   const std::size_t mask = new_capacity - 1;
-  bool ran_off_the_end = false;
-  for (std::size_t k = 1; k <= old_capacity && !ran_off_the_end; ++k) {
+  for (std::size_t k = 1; k <= old_capacity; ++k) {
     const std::size_t i = (empty + k) & old_mask;
     if (slots[i].address == 0) continue;
     const BlockRecord record = slots[i];
     slots[i] = BlockRecord{};
     std::size_t j = hash_address(record.address) & mask;
-    while (slots[j].address != 0) {
-      j = (j + 1) & mask;
-      if (j == 0) ran_off_the_end = true;
-    }
+    while (slots[j].address != 0) j = (j + 1) & mask;
     slots[j] = record;
   }
-  if (ran_off_the_end) return rehash_into_new_mapping(shard, slots, new_capacity, new_capacity);
+  repair_probe_chains(slots, new_capacity);
   publish(shard, slots, new_capacity);
   return true;
 }

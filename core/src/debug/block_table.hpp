@@ -122,6 +122,7 @@ class BlockTable {
   bool rehash_into_new_mapping(Shard& shard, BlockRecord* from, std::size_t from_capacity,
                                std::size_t new_capacity) noexcept;
   static void publish(Shard& shard, BlockRecord* slots, std::size_t capacity) noexcept;
+  static void repair_probe_chains(BlockRecord* slots, std::size_t capacity) noexcept;
 
   Shard shards_[kShards];
 };
