@@ -26,7 +26,9 @@
 // exclusively (thread_slot.hpp: the first kThreadSlots threads), so no lock; a signal
 // handler that interrupted its own thread's use finds the bins busy and does without.
 // A thread that exits leaves its bins as they are (at most kMaxBytesPerThread): nothing is
-// lost, they are released by drain() when the allocator is destroyed.
+// lost, they are released by drain() when the allocator is destroyed. The same holds in a
+// fork() child for the bins of the parent's other threads (no lock to take for fork: each
+// bin's count only ever covers written entries).
 #pragma once
 
 #include "debug/thread_slot.hpp"
@@ -65,7 +67,12 @@ class RecycleBins {
     if (!lease.take(bins->busy)) return false;
     Bin& bin = bins->bins[block.length / kGranule];  // every block in it is at least 16 x index bytes
     if (bin.count == kPerClass || bins->bytes + block.length > kMaxBytesPerThread) return false;
-    bin.blocks[bin.count++] = block;
+    // The entry before the count that covers it: a fork() while this thread is here leaves
+    // the child a bin with the block or without it, never a count over an unwritten entry
+    // (drain() would give the backing whatever that entry held).
+    bin.blocks[bin.count] = block;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    ++bin.count;
     bins->bytes += block.length;
     return true;
   }
