@@ -97,28 +97,14 @@ class Quarantine {
   // entry that must leave on the way (then pop_excess() may have more).
   template <class Evict>
   void flush_batches(Evict&& evict) noexcept {
-    Entry evicted[kMaxEvicted];
-    for (Batch& batch : batches_) {
-      std::size_t count;
-      {
-        MutexLock guard(batch.lock);
-        count = move_to_ring_locked(batch, evicted, false);
-      }
-      for (std::size_t i = 0; i < count; ++i) evict(evicted[i]);
-    }
+    take_from_each_batch<kMaxEvicted>(
+        [&](Batch& batch, Entry* out) { return move_to_ring_locked(batch, out, false); }, evict);
   }
   // Empties the quarantine (batches, then ring): release(entry) for each, no lock held.
   template <class Release>
   void drain(Release&& release) noexcept {
-    Entry taken[kBatchEntries];
-    for (Batch& batch : batches_) {
-      std::size_t count;
-      {
-        MutexLock guard(batch.lock);
-        count = empty_batch_locked(batch, taken);
-      }
-      for (std::size_t i = 0; i < count; ++i) release(taken[i]);
-    }
+    take_from_each_batch<kBatchEntries>([&](Batch& batch, Entry* out) { return empty_batch_locked(batch, out); },
+                                        release);
     Entry entry;
     while (pop_any(&entry)) release(entry);
   }
@@ -158,6 +144,20 @@ class Quarantine {
     Entry entries[kBatchEntries];
   };
 
+  // For each batch in turn: take(batch, out) under its lock puts up to N entries in `out`
+  // and says how many; then act(entry) for each of them, with no lock held.
+  template <std::size_t N, class Take, class Act>
+  void take_from_each_batch(Take&& take, Act&& act) noexcept {
+    Entry taken[N];
+    for (Batch& batch : batches_) {
+      std::size_t count;
+      {
+        MutexLock guard(batch.lock);
+        count = take(batch, taken);
+      }
+      for (std::size_t i = 0; i < count; ++i) act(taken[i]);
+    }
+  }
   // Empties `batch` (its lock held) into the ring; what must leave goes to `evicted`; how
   // many. When the ring cannot be mapped the batch leaves whole when `leave_when_unmapped`
   // (its own thread, which has poisoned its entries), else stays where it is (another
