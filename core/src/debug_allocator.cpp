@@ -4,6 +4,7 @@
 #include <zheap/debug_allocator.hpp>
 
 #include "debug/block_table.hpp"
+#include "debug/byte_pattern.hpp"
 #include "debug/debug_report.hpp"
 #include "debug/leak_scan.hpp"
 #include "debug/quarantine.hpp"
@@ -34,23 +35,6 @@ namespace {
 constexpr std::uint8_t kCanary = 0xCB;  // redzones around live blocks
 constexpr std::uint8_t kPoison = 0xFD;  // freed blocks in quarantine
 
-// The first byte in [begin, end) that is not `pattern`, or `end`.
-const std::uint8_t* first_not(const std::uint8_t* begin, const std::uint8_t* end, std::uint8_t pattern) noexcept {
-  std::uint64_t word;
-  std::memset(&word, pattern, sizeof word);
-  while (begin < end && (reinterpret_cast<std::uintptr_t>(begin) & 7) != 0) {
-    if (*begin != pattern) return begin;
-    ++begin;
-  }
-  while (end - begin >= 8) {
-    if (*reinterpret_cast<const std::uint64_t*>(begin) != word) break;
-    begin += 8;
-  }
-  for (; begin < end; ++begin)
-    if (*begin != pattern) return begin;
-  return end;
-}
-
 // Starts loading the cache line at `address`. The empty asm keeps it: GCC deletes a loop
 // whose body is nothing but __builtin_prefetch (no side effect: a dead loop), which
 // silently took the poison prefetch out of evict_all() once the table lookup beside it
@@ -58,15 +42,6 @@ const std::uint8_t* first_not(const std::uint8_t* begin, const std::uint8_t* end
 inline void prefetch_line(std::uintptr_t address) noexcept {
   __builtin_prefetch(reinterpret_cast<const void*>(address));
   asm volatile("" : : "r"(address));
-}
-
-// The last byte in [begin, end) that is not `pattern` (the one nearest `end`), or nullptr.
-const std::uint8_t* last_not(const std::uint8_t* begin, const std::uint8_t* end, std::uint8_t pattern) noexcept {
-  while (end > begin) {
-    --end;
-    if (*end != pattern) return end;
-  }
-  return nullptr;
 }
 
 }  // namespace
@@ -245,14 +220,13 @@ struct DebugAllocator::Impl {
   bool check_redzones(const BlockRecord& record, StackId now) noexcept {
     const auto* user = reinterpret_cast<const std::uint8_t*>(record.address);
     const auto* base = static_cast<const std::uint8_t*>(record.base);
-    if (const std::uint8_t* bad = last_not(base, user, kCanary)) {
-      debug::report_redzone_corruption(policy, record, bad - user, now);
+    if (!debug::filled_with(base, user, kCanary)) {
+      debug::report_redzone_corruption(policy, record, debug::last_not(base, user, kCanary) - user, now);
       return false;
     }
     const std::uint8_t* end = redzone_end(record);
-    const std::uint8_t* bad = first_not(user + record.size, end, kCanary);
-    if (bad != end) {
-      debug::report_redzone_corruption(policy, record, bad - user, now);
+    if (!debug::filled_with(user + record.size, end, kCanary)) {
+      debug::report_redzone_corruption(policy, record, debug::first_not(user + record.size, end, kCanary) - user, now);
       return false;
     }
     return true;
@@ -263,8 +237,9 @@ struct DebugAllocator::Impl {
   static std::ptrdiff_t poison_damage(const BlockRecord& record) noexcept {
     if (record.guarded) return -1;
     const auto* user = reinterpret_cast<const std::uint8_t*>(record.address);
-    const std::uint8_t* bad = first_not(user, user + record.size, kPoison);
-    return bad == user + record.size ? -1 : bad - user;
+    const std::uint8_t* end = user + record.size;
+    if (debug::filled_with(user, end, kPoison)) return -1;
+    return debug::first_not(user, end, kPoison) - user;
   }
 
   // A freed block's poison; false (after reporting) when it was written.
