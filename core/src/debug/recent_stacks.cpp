@@ -16,8 +16,12 @@ constinit RecentStacks process_recent_stacks;
 // entries; more frames than that spread a thread's stacks over more entries than it has.
 std::size_t entry_index(std::span<const std::uintptr_t> frames) noexcept {
   std::uint64_t key = frames.size();
-  const std::size_t mixed = frames.size() < 8 ? frames.size() : 8;
-  for (std::size_t i = 0; i < mixed; ++i) key ^= std::rotl(static_cast<std::uint64_t>(frames[i]), static_cast<int>(i * 13));
+  if (frames.size() >= 8) {  // the usual case, unrolled: constant rotations, no loop
+    for (std::size_t i = 0; i < 8; ++i) key ^= std::rotl(static_cast<std::uint64_t>(frames[i]), static_cast<int>(i * 13));
+  } else {
+    for (std::size_t i = 0; i < frames.size(); ++i)
+      key ^= std::rotl(static_cast<std::uint64_t>(frames[i]), static_cast<int>(i * 13));
+  }
   key *= 0x9E3779B97F4A7C15ull;
   static_assert(RecentStacks::kEntries == 256, "the index below takes the product's top 8 bits");
   return static_cast<std::size_t>(key >> 56);
@@ -25,11 +29,22 @@ std::size_t entry_index(std::span<const std::uintptr_t> frames) noexcept {
 
 // Whether two stacks of `count` frames are the same. A loop of its own rather than
 // memcmp: the stacks are short, so the call cost more than the comparison (larson,
-// 4-frame stacks: memcmp was 4.6% of the samples).
+// 4-frame stacks: memcmp was 4.6% of the samples). Two frames per 16-byte vector, one test
+// at the end: a word at a time it was 2% of sqlite's instructions under debug mode (its
+// stacks are mostly 30 frames deep, every one compared on every hit).
 bool same_frames(const std::uintptr_t* a, const std::uintptr_t* b, std::size_t count) noexcept {
-  std::uintptr_t difference = 0;
-  for (std::size_t i = 0; i < count; ++i) difference |= a[i] ^ b[i];
-  return difference == 0;
+  using Pair = std::uint64_t __attribute__((vector_size(16)));
+  Pair difference{};
+  std::size_t i = 0;
+  for (; i + 2 <= count; i += 2) {
+    Pair x, y;
+    std::memcpy(&x, a + i, sizeof x);
+    std::memcpy(&y, b + i, sizeof y);
+    difference |= x ^ y;
+  }
+  std::uint64_t rest = (difference[0] | difference[1]);
+  if (i < count) rest |= a[i] ^ b[i];
+  return rest == 0;
 }
 
 }  // namespace

@@ -207,12 +207,14 @@ class MemoLease {
   // known too. So per frame: two loads whose addresses come from the memo, not from the
   // word just loaded (they overlap), one comparison, and the steps are copied to the new
   // memo at once, instead of the general loop's cursor search, checks and record.
-  // Exactly the general loop's result, frames and memo alike (same checks, same order).
+  // Exactly the general loop's result, frames and memo alike (the same checks; the span
+  // check once at the end, which fails exactly when one of the steps' would).
   Followed follow(const MemoFrame* known, std::uintptr_t* frames, std::size_t& count, std::size_t max,
                   std::uintptr_t& pc, std::uintptr_t& sp, std::uintptr_t& rbp,
                   std::uintptr_t stack_start) noexcept {
     const MemoFrame* step = known;
     const MemoFrame* const end = previous_ + previous_count_;
+    std::uintptr_t cfa = 0;  // the last step's
     Followed outcome;
     for (;;) {
       const std::uintptr_t cfa_and_flag = step->cfa_and_flag;
@@ -221,18 +223,14 @@ class MemoLease {
         outcome = Followed::ended;
         break;
       }
-      const std::uintptr_t cfa = cfa_and_flag & ~kCfaFromRbp;
-      if (cfa - stack_start > kMaxStackSpan) return Followed::fallback;
+      cfa = cfa_and_flag & ~kCfaFromRbp;
       if (step->rbp_saved_at != 0) rbp = *reinterpret_cast<const std::uintptr_t*>(step->rbp_saved_at);
       pc = *reinterpret_cast<const std::uintptr_t*>(cfa - 8);
-      sp = cfa;
       ++step;
-      if (pc == 0) {
-        outcome = Followed::ended;
-        break;
-      }
       if (step == end || step->pc != pc || ((step->cfa_and_flag & kCfaFromRbp) != 0 && step->rbp != rbp)) {
-        outcome = Followed::diverged;
+        // A zero return address ends the stack (the general loop's rule); no memo frame
+        // holds one, so it is always a mismatch and costs nothing on the way here.
+        outcome = pc == 0 ? Followed::ended : Followed::diverged;
         break;
       }
       frames[count++] = pc;
@@ -240,6 +238,14 @@ class MemoLease {
         outcome = Followed::ended;
         break;
       }
+    }
+    if (cfa != 0) {
+      // The span check once, on the last CFA: CFAs only grow along a memo (each step's
+      // stack pointer is the CFA before it, and the CFA lies above it), so the last is
+      // the farthest. The loads above were all of this thread's stack, read by the
+      // capture that made the memo.
+      if (cfa - stack_start > kMaxStackSpan) return Followed::fallback;
+      sp = cfa;
     }
     const std::size_t taken = static_cast<std::size_t>(step - known);
     const std::size_t room = kMemoFrames - fresh_count_;
