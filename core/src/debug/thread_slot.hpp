@@ -19,14 +19,35 @@ namespace zheap::debug {
 
 inline constexpr std::size_t kThreadSlots = 64;
 
+namespace thread_slot_detail {
+// The slot plus one, with kExclusive set for the first kThreadSlots threads; 0 until the
+// thread first asks. Read inline: a slot is asked for several times per allocation and
+// per free (the memo, the recent stacks, the quarantine batch, the recycle bins).
+[[gnu::tls_model("initial-exec")]] extern constinit thread_local std::uint32_t slot_plus_one;
+inline constexpr std::uint32_t kExclusive = std::uint32_t{1} << 31;
+// Hands the calling thread its slot (the first time only) and returns slot_plus_one.
+std::uint32_t assign_slot() noexcept;
+
+inline std::uint32_t slot_bits() noexcept {
+  const std::uint32_t bits = slot_plus_one;
+  if (bits == 0) [[unlikely]] return assign_slot();
+  return bits;
+}
+}  // namespace thread_slot_detail
+
 // The calling thread's slot, in [0, kThreadSlots). No allocation, no lock.
-std::size_t thread_slot() noexcept;
+inline std::size_t thread_slot() noexcept {
+  return (thread_slot_detail::slot_bits() & ~thread_slot_detail::kExclusive) - 1;
+}
 
 // The calling thread's slot when it is the only thread that will ever be given it (the
 // first kThreadSlots threads of the process: slots are handed out in turn and never twice
 // until the count wraps), else kThreadSlots. Per-slot state such a thread keeps needs no
 // lock against other threads, only against itself (a signal handler on the same thread).
-std::size_t exclusive_thread_slot() noexcept;
+inline std::size_t exclusive_thread_slot() noexcept {
+  const std::uint32_t bits = thread_slot_detail::slot_bits();
+  return (bits & thread_slot_detail::kExclusive) != 0 ? (bits & ~thread_slot_detail::kExclusive) - 1 : kThreadSlots;
+}
 
 // The hold of an exclusive slot's state (exclusive_thread_slot()) by its thread, against
 // that thread itself only: a signal handler that interrupted its use must not use it too.
