@@ -120,10 +120,14 @@ constexpr std::size_t kRecentRules = 256;
 // instruction, whose store-buffer drain cost a fifth of the walk on sqlite. `busy` only
 // guards against the thread itself: a capture in a signal handler that interrupted one.
 // Two buffers: the walk reads the previous capture from one while writing the new one
-// into the other.
+// into the other. The previous capture is a window of its buffer: a capture that ends by
+// following the previous one to its end keeps the steps it shares with it where they are
+// and writes only its own inner steps just before them (MemoLease::follow()), instead of
+// copying the shared steps (most of a deep stack) into the other buffer.
 struct alignas(64) StackMemo {
   std::atomic<bool> busy{false};
   std::uint8_t previous = 0;  // which buffer holds the previous capture
+  std::uint32_t previous_base = 0;  // where in that buffer it starts
   std::uint32_t previous_count = 0;
   std::uint64_t generation = 0;  // the rule cache's generation it was made with
   MemoFrame frames[2][kMemoFrames]{};
@@ -146,19 +150,25 @@ class MemoLease {
     if (memo->generation != generation) {  // rules were forgotten (dlclose): outcomes may differ
       memo->generation = generation;
       memo->previous_count = 0;
+      memo->previous_base = 0;
       for (RecentRule& entry : memo->recent) entry = RecentRule{};
     }
-    previous_ = memo->frames[memo->previous];
+    previous_ = memo->frames[memo->previous] + memo->previous_base;
     previous_count_ = memo->previous_count;
     fresh_ = memo->frames[memo->previous ^ 1];
   }
 
   ~MemoLease() {
     if (memo_ == nullptr) return;
-    if (committed_) {
+    if (committed_ && kept_in_place_) {
+      memo_->previous_base = static_cast<std::uint32_t>(in_place_base_);
+      memo_->previous_count = static_cast<std::uint32_t>(in_place_count_);
+    } else if (committed_) {
       memo_->previous ^= 1;
+      memo_->previous_base = 0;
       memo_->previous_count = static_cast<std::uint32_t>(fresh_count_);
     } else {
+      memo_->previous_base = 0;
       memo_->previous_count = 0;
     }
   }
@@ -248,6 +258,20 @@ class MemoLease {
       sp = cfa;
     }
     const std::size_t taken = static_cast<std::size_t>(step - known);
+    if (outcome == Followed::ended) {
+      // The walk is complete. When the steps taken so far fit just before `known` in the
+      // previous buffer (whose steps before `known` no lookup will read again), they go
+      // there and the capture is that window: what the copy below would have built.
+      const MemoFrame* const buffer = memo_->frames[memo_->previous];
+      const auto known_index = static_cast<std::size_t>(known - buffer);
+      if (fresh_count_ <= known_index) {
+        in_place_base_ = known_index - fresh_count_;
+        std::memcpy(memo_->frames[memo_->previous] + in_place_base_, fresh_, fresh_count_ * sizeof(MemoFrame));
+        in_place_count_ = fresh_count_ + taken;
+        kept_in_place_ = true;
+        return outcome;
+      }
+    }
     const std::size_t room = kMemoFrames - fresh_count_;
     std::memcpy(fresh_ + fresh_count_, known, (taken < room ? taken : room) * sizeof(MemoFrame));
     fresh_count_ += taken < room ? taken : room;
@@ -266,6 +290,9 @@ class MemoLease {
   MemoFrame* fresh_ = nullptr;
   std::size_t fresh_count_ = 0;
   bool committed_ = false;
+  bool kept_in_place_ = false;  // follow() left the capture in the previous buffer
+  std::size_t in_place_base_ = 0;
+  std::size_t in_place_count_ = 0;
 };
 
 }  // namespace
