@@ -215,8 +215,9 @@ class MemoLease {
   // word at CFA-8 and rbp from where it was saved; while both equal the state the next
   // memo frame records (its sp is this step's CFA by construction), that frame's step is
   // known too. So per frame: two loads whose addresses come from the memo, not from the
-  // word just loaded (they overlap), one comparison, and the steps are copied to the new
-  // memo at once, instead of the general loop's cursor search, checks and record.
+  // word just loaded (they overlap), one comparison, and the steps go to the new memo at
+  // once (a copy, or none when the capture ends here: see the end), instead of the
+  // general loop's cursor search, checks and record.
   // Exactly the general loop's result, frames and memo alike (the same checks; the span
   // check once at the end, which fails exactly when one of the steps' would).
   Followed follow(const MemoFrame* known, std::uintptr_t* frames, std::size_t& count, std::size_t max,
