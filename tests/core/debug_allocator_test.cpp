@@ -337,6 +337,30 @@ TEST_F(DebugAllocatorTest, ReallocMovesAndKeepsContents) {
   EXPECT_TRUE(recorder.errors.empty());
 }
 
+TEST_F(DebugAllocatorTest, ReallocIsTheNewBlocksAllocationAndTheOldOnesFree) {
+  // realloc captures its stack once for both blocks: the moved block's allocation stack
+  // and the old block's free stack are both the realloc call's.
+  DebugAllocator debug(recorder.options());
+  void* p = allocate_here(debug, 24);
+  void* q = realloc_here(debug, p, 48);
+  ASSERT_NE(q, nullptr);
+  ASSERT_NE(q, p);
+  second_free_here(debug, p);  // p was freed by realloc
+  ASSERT_EQ(recorder.errors.size(), 1u);
+  const Recorded& r = recorder.errors[0];
+  EXPECT_EQ(r.error.kind, DebugErrorKind::double_free);
+  EXPECT_TRUE(mentions(r.allocation, "allocate_here")) << joined(r.allocation);
+  EXPECT_TRUE(mentions(r.free, "realloc_here")) << joined(r.free);
+  EXPECT_TRUE(mentions(r.current, "second_free_here")) << joined(r.current);
+
+  const LeakReport report = debug.leak_check();  // q is still live: its stack is realloc's
+  ASSERT_EQ(report.groups().size(), 1u);
+  EXPECT_EQ(report.groups()[0].bytes, 48u);
+  EXPECT_TRUE(mentions(functions_of(report.groups()[0].stack), "realloc_here"))
+      << joined(functions_of(report.groups()[0].stack));
+  debug.release(q, AllocationFamily::malloc);
+}
+
 __attribute__((noinline)) void* leak_from_site_a(DebugAllocator& debug, std::size_t size) {
   void* p = debug.allocate(size, 8, AllocationFamily::new_object);
   KEEP_FRAME();
