@@ -456,9 +456,11 @@ struct DebugAllocator::Impl {
   void* reallocate(void* ptr, std::size_t new_size, const CallSite& caller) noexcept {
     constexpr std::size_t kMallocAlignment = alignof(std::max_align_t);
     if (ptr == nullptr) return allocate(new_size, kMallocAlignment, AllocationFamily::malloc, caller);
+    // One capture for the whole call: its reports, the new block's allocation and the old
+    // block's free (two walks of the same stack before: 1 capture in 15 on sqlite).
+    const StackId now = capture_stack_here(caller);
     BlockRecord record{};
     if (!lookup(reinterpret_cast<std::uintptr_t>(ptr), &record)) {
-      const StackId now = capture_stack_here(caller);
       if (quarantine.find(reinterpret_cast<std::uintptr_t>(ptr), &record)) {
         debug::report_realloc_of_freed(policy, record, now);
       } else {
@@ -467,12 +469,9 @@ struct DebugAllocator::Impl {
       return nullptr;
     }
     if (record.state == BlockState::quarantined) {
-      debug::report_realloc_of_freed(policy, record, capture_stack_here(caller));
+      debug::report_realloc_of_freed(policy, record, now);
       return nullptr;
     }
-    // One capture for both blocks: the new one's allocation and the old one's free are
-    // the same call (before, two walks of the same stack: 1 capture in 15 on sqlite).
-    const StackId now = capture_stack_here(caller);
     void* fresh = allocate(new_size, kMallocAlignment, AllocationFamily::malloc, caller, &now);
     if (fresh == nullptr) return nullptr;
     std::memcpy(fresh, ptr, std::min(new_size, record.size));

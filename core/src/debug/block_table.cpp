@@ -16,6 +16,14 @@ std::size_t hash_address(std::uintptr_t address) noexcept {
   h ^= h >> 29;
   return static_cast<std::size_t>(h + ((address & 0xffff) >> 4));
 }
+
+// Puts `record` in the first empty slot of its probe chain in `slots` (capacity mask + 1,
+// at least one slot empty); `record.address` is not in the table.
+[[gnu::always_inline]] inline void place(BlockRecord* slots, std::size_t mask, const BlockRecord& record) noexcept {
+  std::size_t i = hash_address(record.address) & mask;
+  while (slots[i].address != 0) i = (i + 1) & mask;
+  slots[i] = record;
+}
 }  // namespace
 
 BlockTable::~BlockTable() {
@@ -60,14 +68,8 @@ bool BlockTable::rehash_into_new_mapping(Shard& shard, BlockRecord* from, std::s
                                          std::size_t new_capacity) noexcept {
   auto* slots = static_cast<BlockRecord*>(os::map(new_capacity * sizeof(BlockRecord)));
   if (slots == nullptr) return false;
-  const std::size_t mask = new_capacity - 1;
-  for (std::size_t i = 0; i < from_capacity; ++i) {
-    const BlockRecord& record = from[i];
-    if (record.address == 0) continue;
-    std::size_t j = hash_address(record.address) & mask;
-    while (slots[j].address != 0) j = (j + 1) & mask;
-    slots[j] = record;
-  }
+  for (std::size_t i = 0; i < from_capacity; ++i)
+    if (from[i].address != 0) place(slots, new_capacity - 1, from[i]);
   if (from != nullptr) os::unmap(from, from_capacity * sizeof(BlockRecord));
   publish(shard, slots, new_capacity);
   return true;
@@ -120,16 +122,12 @@ bool BlockTable::grow(Shard& shard) noexcept {
   if (slots == nullptr) return rehash_into_new_mapping(shard, shard.slots, old_capacity, new_capacity);
   std::size_t empty = 0;
   while (slots[empty].address != 0) ++empty;  // one exists: grown at 70% full
-  const std::size_t old_mask = old_capacity - 1;
-  const std::size_t mask = new_capacity - 1;
   for (std::size_t k = 1; k <= old_capacity; ++k) {
-    const std::size_t i = (empty + k) & old_mask;
+    const std::size_t i = (empty + k) & (old_capacity - 1);
     if (slots[i].address == 0) continue;
     const BlockRecord record = slots[i];
     slots[i] = BlockRecord{};
-    std::size_t j = hash_address(record.address) & mask;
-    while (slots[j].address != 0) j = (j + 1) & mask;
-    slots[j] = record;
+    place(slots, new_capacity - 1, record);
   }
   repair_probe_chains(slots, new_capacity);
   publish(shard, slots, new_capacity);
@@ -138,10 +136,7 @@ bool BlockTable::grow(Shard& shard) noexcept {
 
 bool BlockTable::insert(Shard& shard, const BlockRecord& record) noexcept {
   if ((shard.used + 1) * 10 > shard.capacity * 7 && !grow(shard)) return false;
-  const std::size_t mask = shard.capacity - 1;
-  std::size_t i = hash_address(record.address) & mask;
-  while (shard.slots[i].address != 0) i = (i + 1) & mask;  // never present twice: the allocator owns the address
-  shard.slots[i] = record;
+  place(shard.slots, shard.capacity - 1, record);  // never present twice: the allocator owns the address
   ++shard.used;
   return true;
 }

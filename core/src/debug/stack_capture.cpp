@@ -160,7 +160,7 @@ class MemoLease {
 
   ~MemoLease() {
     if (memo_ == nullptr) return;
-    if (committed_ && kept_in_place_) {
+    if (committed_ && in_place_count_ != 0) {
       memo_->previous_base = static_cast<std::uint32_t>(in_place_base_);
       memo_->previous_count = static_cast<std::uint32_t>(in_place_count_);
     } else if (committed_) {
@@ -263,13 +263,12 @@ class MemoLease {
       // The walk is complete. When the steps taken so far fit just before `known` in the
       // previous buffer (whose steps before `known` no lookup will read again), they go
       // there and the capture is that window: what the copy below would have built.
-      const MemoFrame* const buffer = memo_->frames[memo_->previous];
+      MemoFrame* const buffer = memo_->frames[memo_->previous];
       const auto known_index = static_cast<std::size_t>(known - buffer);
       if (fresh_count_ <= known_index) {
         in_place_base_ = known_index - fresh_count_;
-        std::memcpy(memo_->frames[memo_->previous] + in_place_base_, fresh_, fresh_count_ * sizeof(MemoFrame));
-        in_place_count_ = fresh_count_ + taken;
-        kept_in_place_ = true;
+        std::memcpy(buffer + in_place_base_, fresh_, fresh_count_ * sizeof(MemoFrame));
+        in_place_count_ = fresh_count_ + taken;  // at least `known` itself: never 0
         return outcome;
       }
     }
@@ -291,7 +290,7 @@ class MemoLease {
   MemoFrame* fresh_ = nullptr;
   std::size_t fresh_count_ = 0;
   bool committed_ = false;
-  bool kept_in_place_ = false;  // follow() left the capture in the previous buffer
+  // Not 0: follow() left the capture in the previous buffer, this window of it.
   std::size_t in_place_base_ = 0;
   std::size_t in_place_count_ = 0;
 };
