@@ -51,7 +51,10 @@ int main(void) {
     const long dirty = read_number(name, sizeof(ssize_t));
     snprintf(name, sizeof name, "arena.%ld.muzzy_decay_ms", shown[i]);
     const long muzzy = read_number(name, sizeof(ssize_t));
-    printf("arena %s: dirty_decay_ms %ld muzzy_decay_ms %ld\n", i == 0 ? "0" : "huge", dirty, muzzy);
+    snprintf(name, sizeof name, "arena.%ld.retain_grow_limit", shown[i]);
+    const long grow_limit = read_number(name, sizeof(size_t));
+    printf("arena %s: dirty_decay_ms %ld muzzy_decay_ms %ld retain_grow_limit %ld\n", i == 0 ? "0" : "huge", dirty,
+           muzzy, grow_limit);
   }
   return 0;
 }
