@@ -86,10 +86,8 @@ struct DebugAllocator::Impl {
 
   // The calling thread's stack from `caller` (the program's call into our entry point)
   // outwards, in the depot. The walk starts in the program's frame: none of ours is walked.
-  StackId capture_stack_here(const CallSite& caller) noexcept {
-    std::uintptr_t frames[debug::kMaxStackFrames];
-    const std::size_t count = debug::capture_stack_at(frames, options.stack_depth, caller);
-    return debug::recent_stacks().intern({frames, count});
+  StackId capture_stack_here(const CallSite& caller, debug::CaptureSeries series) noexcept {
+    return debug::capture_stack_id(caller, options.stack_depth, series, debug::recent_stacks());
   }
 
   // ---- placing blocks
@@ -116,7 +114,8 @@ struct DebugAllocator::Impl {
     }
     blocks.prefetch(record.address);  // the slot's cache miss is served during the capture
     note_placed(record);
-    record.allocation_stack = captured != nullptr ? *captured : capture_stack_here(caller);
+    record.allocation_stack =
+        captured != nullptr ? *captured : capture_stack_here(caller, debug::CaptureSeries::allocations);
     BlockTable::Shard& shard = blocks.shard_for(record.address);
     bool inserted;
     {
@@ -355,7 +354,7 @@ struct DebugAllocator::Impl {
                                       const StackId* captured = nullptr) noexcept {
     const auto address = reinterpret_cast<std::uintptr_t>(ptr);
     blocks.prefetch(address);  // the slot's cache miss is served during the capture
-    const StackId now = captured != nullptr ? *captured : capture_stack_here(caller);
+    const StackId now = captured != nullptr ? *captured : capture_stack_here(caller, debug::CaptureSeries::frees);
     BlockTable::Shard& shard = blocks.shard_for(address);
     BlockRecord record{};
     // How a live block leaves use, decided once under its shard lock.
@@ -458,7 +457,7 @@ struct DebugAllocator::Impl {
     if (ptr == nullptr) return allocate(new_size, kMallocAlignment, AllocationFamily::malloc, caller);
     // One capture for the whole call: its reports, the new block's allocation and the old
     // block's free (two walks of the same stack before: 1 capture in 15 on sqlite).
-    const StackId now = capture_stack_here(caller);
+    const StackId now = capture_stack_here(caller, debug::CaptureSeries::allocations);
     BlockRecord record{};
     if (!lookup(reinterpret_cast<std::uintptr_t>(ptr), &record)) {
       if (quarantine.find(reinterpret_cast<std::uintptr_t>(ptr), &record)) {
@@ -773,7 +772,7 @@ __attribute__((noinline)) bool DebugAllocator::vtable_resize(void* ctx, void* me
     if (found != nullptr) record = *found;
   }
   // Not resized. When the call itself was wrong, say so (growing is merely refused).
-  const StackId now = impl->capture_stack_here(ZHEAP_CALL_SITE());
+  const StackId now = impl->capture_stack_here(ZHEAP_CALL_SITE(), debug::CaptureSeries::allocations);
   if (record.address == 0 && impl->quarantine.find(address, &record)) {
     debug::report_double_free(impl->policy, record, AllocationFamily::allocator, now);
   } else if (record.address == 0) {

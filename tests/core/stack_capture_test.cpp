@@ -3,6 +3,8 @@
 // with -O2 -fomit-frame-pointer), through libstdc++ frames, a shared library, a signal
 // handler and a new thread.
 #include "debug/frame_rule_cache.hpp"
+#include "debug/recent_stacks.hpp"
+#include "debug/stack_depot.hpp"
 #include "debug/stack_capture.hpp"
 #include "stack_capture_helper.hpp"
 
@@ -12,6 +14,8 @@
 #include <atomic>
 #include <csignal>
 #include <functional>
+#include <span>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -498,6 +502,157 @@ TEST(StackCaptureAt, AFallbackStillStartsAtTheSite) {
   EXPECT_EQ(run.stacks.fallbacks, 1u);
   EXPECT_EQ(run.stacks.at[0], run.stacks.site.return_address);
   EXPECT_EQ(captured(run.stacks), reference_from_site(run.stacks, 30));
+}
+
+
+// ---- capture_stack_id(): the id of the stack at a call site. A series of captures that
+// repeats itself reuses the previous capture's id, without walking or interning; it must
+// never do so for a stack that differs anywhere, however far out.
+
+struct IdContext {
+  CaptureSeries series;
+  RecentStacks* stacks;
+  std::size_t max;
+};
+
+struct SiteId {
+  StackId id = kNoStack;
+  std::uint64_t reused = 0;  // capture_ids_reused() during this capture
+  std::uintptr_t reference[kMaxStackFrames];
+  std::size_t reference_count = 0;
+  CallSite site;
+};
+
+__attribute__((noinline)) void nested_capture_id(int levels, const IdContext& context, SiteId* out) {
+  if (levels > 0) {
+    nested_capture_id(levels - 1, context, out);
+    __asm__ volatile("" ::: "memory");  // no tail call: keep every frame
+    return;
+  }
+  const std::uint64_t reused_before = capture_ids_reused();
+  out->id = capture_stack_id(out->site, context.max, context.series, *context.stacks);
+  out->reused = capture_ids_reused() - reused_before;
+  out->reference_count = capture_stack_unwind(out->reference, kMaxStackFrames, 0);
+}
+
+__attribute__((noinline)) void entry_like_id(const IdContext& context, SiteId* out) {
+  out->site = ZHEAP_CALL_SITE();
+  nested_capture_id(2, context, out);
+  __asm__ volatile("" ::: "memory");
+}
+
+// The program's side: `depth` frames of the same function down to the call site, under
+// one of two outer callers of the same shape, so that both stacks are the same, stack
+// pointers included, up to the return address into the outer caller.
+__attribute__((noinline)) void inner_id(int depth, const IdContext& context, SiteId* out) {
+  if (depth == 0) {
+    entry_like_id(context, out);
+  } else {
+    inner_id(depth - 1, context, out);
+  }
+  __asm__ volatile("" ::: "memory");
+}
+__attribute__((noinline)) void outer_id_a(const IdContext& context, SiteId* out) {
+  inner_id(5, context, out);
+  __asm__ volatile("" ::: "memory");
+}
+__attribute__((noinline)) void outer_id_b(const IdContext& context, SiteId* out) {
+  inner_id(5, context, out);
+  __asm__ volatile("nop" ::: "memory");  // not the same code as _a: not folded into one function
+}
+// An outer caller whose CFA comes from rbp, its frame `bytes` big.
+__attribute__((noinline)) void outer_id_rbp(int bytes, const IdContext& context, SiteId* out) {
+  volatile char scratch[bytes];
+  scratch[0] = 0;
+  inner_id(5, context, out);
+  __asm__ volatile("" : : "r"(scratch) : "memory");
+}
+
+std::vector<std::uintptr_t> frames_of(const StackDepot& depot, StackId id) {
+  const std::span<const std::uintptr_t> frames = depot.get(id);
+  return {frames.begin(), frames.end()};
+}
+
+// libgcc's frames from the site on, at most `max`.
+std::vector<std::uintptr_t> reference_from_site(const SiteId& out, std::size_t max) {
+  const std::uintptr_t* begin =
+      std::find(out.reference, out.reference + out.reference_count, out.site.return_address);
+  const std::size_t available = static_cast<std::size_t>(out.reference + out.reference_count - begin);
+  return {begin, begin + std::min(available, max)};
+}
+
+TEST(StackCaptureId, ReusedOnlyWhileTheSeriesRepeatsItsStack) {
+  StackDepot depot;
+  RecentStacks stacks(depot);
+  const IdContext context{CaptureSeries::allocations, &stacks, 30};
+  StackId id_of[2] = {kNoStack, kNoStack};
+  std::uint64_t reused = 0;
+  NO_UNROLL
+  for (const char path : std::string_view("aaaabbbbabababaabb")) {
+    SiteId out;
+    if (path == 'a') {
+      outer_id_a(context, &out);
+    } else {
+      outer_id_b(context, &out);
+    }
+    ASSERT_NE(out.id, kNoStack);
+    ASSERT_GT(out.reference_count, 8u);
+    EXPECT_EQ(frames_of(depot, out.id), reference_from_site(out, 30)) << "path " << path;
+    StackId& expected = id_of[path - 'a'];
+    if (expected == kNoStack) expected = out.id;
+    EXPECT_EQ(out.id, expected) << "path " << path;
+    reused += out.reused;
+  }
+  EXPECT_NE(id_of[0], id_of[1]);
+  // In each run of one path, every capture after the first reuses the id (the second
+  // finds the first again by walking it whole, the next ones without walking): 3 in
+  // "aaaa" and in "bbbb", 1 in the closing "aa" and "bb"; none in "abababa".
+  EXPECT_EQ(reused, 8u);
+}
+
+TEST(StackCaptureId, EachSeriesRepeatsItselfWhileTheyAlternate) {
+  // A program's allocations from one path and frees from another, in turn: each
+  // series follows its own previous capture, so after the first two rounds every
+  // capture reuses its id.
+  StackDepot depot;
+  RecentStacks stacks(depot);
+  const IdContext allocations{CaptureSeries::allocations, &stacks, 30};
+  const IdContext frees{CaptureSeries::frees, &stacks, 30};
+  constexpr int kRounds = 10;
+  std::uint64_t reused = 0;
+  NO_UNROLL
+  for (int round = 0; round < kRounds; ++round) {
+    SiteId allocated;
+    outer_id_a(allocations, &allocated);
+    SiteId freed;
+    outer_id_b(frees, &freed);
+    EXPECT_EQ(frames_of(depot, allocated.id), reference_from_site(allocated, 30));
+    EXPECT_EQ(frames_of(depot, freed.id), reference_from_site(freed, 30));
+    EXPECT_NE(allocated.id, freed.id);
+    if (round >= 1) reused += allocated.reused + freed.reused;
+  }
+  EXPECT_EQ(reused, 2u * (kRounds - 1));
+}
+
+TEST(StackCaptureId, OtherDepthsAndFrameSizesGetTheirOwnIds) {
+  // The same path with another `max` (the same frames, cut elsewhere), and under a
+  // frame addressed from rbp whose size changes: never the previous id by mistake.
+  StackDepot depot;
+  RecentStacks stacks(depot);
+  NO_UNROLL
+  for (const std::size_t max : {30, 30, 30, 4, 4, 30, 9, 9, 30, 30}) {
+    const IdContext context{CaptureSeries::frees, &stacks, max};
+    SiteId out;
+    outer_id_a(context, &out);
+    EXPECT_EQ(frames_of(depot, out.id), reference_from_site(out, max)) << "max " << max;
+  }
+  NO_UNROLL
+  for (const int bytes : {16, 16, 16, 48, 48, 16, 200, 16, 16}) {
+    const IdContext context{CaptureSeries::frees, &stacks, 30};
+    SiteId out;
+    outer_id_rbp(bytes, context, &out);
+    EXPECT_EQ(frames_of(depot, out.id), reference_from_site(out, 30)) << "bytes " << bytes;
+  }
 }
 
 }  // namespace

@@ -14,7 +14,8 @@
 // _Unwind_Backtrace: correct first, fast where it can be.
 //
 // Consecutive captures on a thread share most of their outer frames, so each thread slot
-// keeps a memo of its previous capture's steps (stack_capture.cpp): a frame in the same
+// keeps a memo of its previous capture's steps, one per series of captures (allocations,
+// frees: CaptureSeries, stack_capture.cpp): a frame in the same
 // state (return address, stack pointer, and rbp where the CFA comes from rbp) as one of
 // the previous capture takes that step's outcome instead of a rule lookup. The stack is
 // still read at every frame, so the result is exactly the plain walk's.
@@ -27,6 +28,8 @@
 
 #include <zheap/call_site.hpp>
 #include <zheap/debug_allocator.hpp>
+
+#include "debug/recent_stacks.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -53,6 +56,18 @@ inline constexpr std::size_t kMaxStackDepth = 120;
 // fallback's _Unwind_Backtrace drops the frames above the site by its return address.
 std::size_t capture_stack_at(std::uintptr_t* frames, std::size_t max, const CallSite& site) noexcept;
 
+// Which earlier capture of the thread a walk follows (each series keeps its own memo):
+// a thread's allocations come from the same few call paths again and again, so do its
+// frees, but the two alternate. capture_stack() and capture_stack_at() walk in the
+// allocations' series.
+enum class CaptureSeries : std::uint8_t { allocations, frees };
+inline constexpr std::size_t kCaptureSeries = 2;
+
+// The id in `stacks` of the stack capture_stack_at(frames, max, site) would give. When
+// the walk finds the stack to be the series' previous one again, frame for frame, it is
+// that capture's id, with no interning (in a loop, most captures).
+StackId capture_stack_id(const CallSite& site, std::size_t max, CaptureSeries series, RecentStacks& stacks) noexcept;
+
 // The same stack, always through libgcc's _Unwind_Backtrace: the fallback, and the
 // reference that tests compare capture_stack() with. frames[0] is the address this
 // function returns to.
@@ -66,6 +81,10 @@ void forget_frame_rules() noexcept;
 // program's frames (rbp, which code without frame pointers uses for anything, a heap
 // pointer included), so a leak scan must not take it for a root.
 AddressRange stack_memo_range() noexcept;
+
+// How many capture_stack_id() calls found their series' previous stack again (and took its
+// id without interning) since start-up, over the threads that have a memo.
+std::uint64_t capture_ids_reused() noexcept;
 
 // How many capture_stack() calls had to fall back to _Unwind_Backtrace since start-up.
 std::uint64_t capture_fallback_count() noexcept;
