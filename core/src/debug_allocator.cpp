@@ -87,6 +87,8 @@ struct DebugAllocator::Impl {
 
   // The calling thread's stack from `caller` (the program's call into our entry point)
   // outwards, in the depot. The walk starts in the program's frame: none of ours is walked.
+  // `series`: allocations (realloc among them) or frees, each compared with its own
+  // previous capture (stack_capture.hpp).
   StackId capture_stack_here(const CallSite& caller, debug::CaptureSeries series) noexcept {
     return debug::capture_stack_id(caller, options.stack_depth, series, debug::recent_stacks());
   }

@@ -15,10 +15,10 @@
 //
 // Consecutive captures on a thread share most of their outer frames, so each thread slot
 // keeps a memo of its previous capture's steps, one per series of captures (allocations,
-// frees: CaptureSeries, stack_capture.cpp): a frame in the same
-// state (return address, stack pointer, and rbp where the CFA comes from rbp) as one of
-// the previous capture takes that step's outcome instead of a rule lookup. The stack is
-// still read at every frame, so the result is exactly the plain walk's.
+// frees: CaptureSeries; stack_capture.cpp): a frame in the same state (return address,
+// stack pointer, and rbp where the CFA comes from rbp) as one of the previous capture
+// takes that step's outcome instead of a rule lookup. The stack is still read at every
+// frame, so the result is exactly the plain walk's.
 //
 // Safe inside malloc: no allocation, no lock (the memo is the thread's own), only
 // thread_slot()'s initial-exec TLS; the first capture through a given return address
