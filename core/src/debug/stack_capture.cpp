@@ -375,8 +375,9 @@ class MemoLease {
 // on still holds what it read: each step's return address (the next step's pc, or the
 // last step's word), and the rbp values that later steps computed their CFA from, as
 // follow() compares them. The steps' rules come from the same generation, so the walk
-// would take the same steps to the same end. The memo stays as it is. Only where it holds
-// the whole previous walk: at most kMemoFrames frames.
+// would take the same steps to the same end; its span check, relative to the start, would
+// pass as the previous walk's did. The memo stays as it is. Only where it holds the whole
+// previous walk: at most kMemoFrames frames.
 StackId previous_again(const CallSite& site, std::size_t max, CaptureSeries series,
                        const RecentStacks& stacks) noexcept {
   const std::size_t slot = exclusive_thread_slot();
