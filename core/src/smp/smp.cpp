@@ -747,7 +747,15 @@ inline void* allocate_class(std::size_t size_class) noexcept {
   Page* p = heap->current[size_class];
   Block* b = p->free;
   if (b == nullptr) [[unlikely]] return allocate_slow(heap, size_class);
-  p->free = b->next;
+  Block* const next = b->next;
+  p->free = next;
+  // The next allocation of this class takes `next`: start loading its line now (a prefetch
+  // of null is harmless). Blocks freed long ago are cold: the debug allocator's quarantine
+  // reuses them 16 MiB of frees later, and so are blocks other threads freed; the load of
+  // the link in the line was nearly all of this function's time on larson. One
+  // instruction when the line is hot already (Linux's SLUB prefetches its next free object
+  // the same way).
+  __builtin_prefetch(next, 1);
   ++p->used;
   return b;
 }
