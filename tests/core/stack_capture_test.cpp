@@ -10,6 +10,9 @@
 
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -653,6 +656,81 @@ TEST(StackCaptureId, OtherDepthsAndFrameSizesGetTheirOwnIds) {
     outer_id_rbp(bytes, context, &out);
     EXPECT_EQ(frames_of(depot, out.id), reference_from_site(out, 30)) << "bytes " << bytes;
   }
+}
+
+// ---- a wrong rule near the top of a stack
+//
+// A cached rule can be wrong for the code now at its address (a library unloaded and
+// another mapped there before forget_frame_rules() ran). The walk must then not read
+// past the top of the stack it is on. Stood in for here by a site whose return address
+// has a large frame's (right) rule but whose stack pointer is a few words below the top
+// of a thread's stack, with an inaccessible page range just above that stack.
+
+constexpr std::size_t kLargeFrame = 64 * 1024;
+
+// A return address whose rule is "CFA = rsp + about 64 KiB": the address right after the
+// call in a function with a frame that large.
+__attribute__((noinline)) std::uintptr_t return_address_of_caller() {
+  return reinterpret_cast<std::uintptr_t>(__builtin_extract_return_addr(__builtin_return_address(0)));
+}
+__attribute__((noinline)) std::uintptr_t return_address_in_a_large_frame() {
+  volatile char frame[kLargeFrame];
+  frame[0] = 1;
+  const std::uintptr_t address = return_address_of_caller();
+  frame[kLargeFrame - 1] = 2;
+  __asm__ volatile("" ::: "memory");
+  return address + frame[0] - 1;
+}
+
+struct NearTheTop {
+  std::size_t count = SIZE_MAX;
+  std::uint64_t fallbacks = 0;
+};
+
+TEST(StackCaptureAt, AWrongRuleNearTheTopOfAThreadsStackDoesNotReadPastIt) {
+  // The thread's stack, then twice the large frame of PROT_NONE right above it: with the
+  // old plausibility bound (1 GiB above the start) the step read there and faulted.
+  constexpr std::size_t kStack = 1024 * 1024;
+  constexpr std::size_t kGuard = 2 * kLargeFrame;
+  void* mapping = mmap(nullptr, kStack + kGuard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(mapping, MAP_FAILED);
+  auto* base = static_cast<char*>(mapping);
+  ASSERT_EQ(mprotect(base + kStack, kGuard, PROT_NONE), 0);
+  const std::uintptr_t large_frame_return = return_address_in_a_large_frame();
+  // Its rule, cached: the capture below finds it, as a stale rule would be found.
+  ASSERT_EQ(frame_rule_cache().rule_at(large_frame_return).kind, FrameRule::Kind::step);
+
+  pthread_attr_t attributes;
+  ASSERT_EQ(pthread_attr_init(&attributes), 0);
+  ASSERT_EQ(pthread_attr_setstack(&attributes, base, kStack), 0);
+  struct Job {
+    std::uintptr_t return_address;
+    NearTheTop result;
+  } job{large_frame_return, {}};
+  pthread_t thread;
+  ASSERT_EQ(pthread_create(
+                &thread, &attributes,
+                [](void* arg) -> void* {
+                  auto* job = static_cast<Job*>(arg);
+                  // glibc keeps the thread pointer (TCB, static TLS below it) at the top of
+                  // the stack it is given: 32 bytes below it is as high as a frame can be.
+                  const auto top = reinterpret_cast<std::uintptr_t>(__builtin_thread_pointer());
+                  const CallSite site{job->return_address, (top - 32) & ~std::uintptr_t{15}, 0};
+                  std::uintptr_t frames[8];
+                  const std::uint64_t before = capture_fallback_count();
+                  job->result.count = capture_stack_at(frames, 8, site);
+                  job->result.fallbacks = capture_fallback_count() - before;
+                  return nullptr;
+                },
+                &job),
+            0);
+  ASSERT_EQ(pthread_join(thread, nullptr), 0);
+  pthread_attr_destroy(&attributes);
+  munmap(mapping, kStack + kGuard);
+  // The step would have gone past the top: the walk gave up on it and fell back, and
+  // _Unwind_Backtrace, which walks the real stack, does not find the made-up site.
+  EXPECT_EQ(job.result.fallbacks, 1u);
+  EXPECT_EQ(job.result.count, 0u);
 }
 
 }  // namespace

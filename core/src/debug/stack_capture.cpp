@@ -8,6 +8,9 @@
 
 #include <unwind.h>
 
+// ld.so's: the stack pointer the process started with (glibc exports it; no header declares it).
+extern "C" void* __libc_stack_end;
+
 // capture_stack()'s entry: reads the caller's registers as they are at the call and jumps
 // (not calls) to the walker with them as extra arguments, so the walker returns straight
 // to capture_stack()'s caller and the entry never appears on the stack.
@@ -35,9 +38,29 @@ constinit std::atomic<std::uint64_t> fallback_captures{0};
 
 // No thread stack on Linux is anywhere near this deep (the main thread's default limit is
 // 8 MiB, `ulimit -s unlimited` aside); a step beyond it is a wrong rule, not a deep stack.
-// The exact bounds (pthread_getattr_np) are not used because they allocate for the main
-// thread (glibc reads /proc/self/maps with stdio).
 constexpr std::uintptr_t kMaxStackSpan = std::uintptr_t{1} << 30;
+
+// How far above `sp` (the walk's start) a walk may read: up to the top of the stack `sp`
+// is on, where that is known. A cached rule can be wrong (a library unloaded and another
+// one mapped at its addresses before forget_frame_rules() ran), and a wrong CFA must
+// not make the walk read past the stack's mapping and fault in the program.
+//  - A glibc thread's stack ends just below its thread pointer (x86-64 keeps the TCB at
+//    the thread pointer, the static TLS just below it, and glibc puts both at the top of
+//    the thread's stack mapping, user-supplied stacks included; the thread pointer is
+//    pthread_self()).
+//  - The main thread's frames all lie below the stack pointer the kernel started the
+//    process with (__libc_stack_end; argc, argv, the environment and auxv above it).
+//  - Anything else (a coroutine's or sigaltstack's stack, a clone() without glibc):
+//    kMaxStackSpan, as plausibility only.
+// pthread_getattr_np() would give exact bounds but allocates (the affinity mask, and for
+// the main thread glibc reads /proc/self/maps with stdio).
+std::uintptr_t readable_stack_span(std::uintptr_t sp) noexcept {
+  const auto thread_top = reinterpret_cast<std::uintptr_t>(__builtin_thread_pointer());
+  if (sp < thread_top && thread_top - sp <= kMaxStackSpan) return thread_top - sp;
+  const auto main_top = reinterpret_cast<std::uintptr_t>(__libc_stack_end);
+  if (sp < main_top && main_top - sp <= kMaxStackSpan) return main_top - sp;
+  return kMaxStackSpan;
+}
 
 struct UnwindBuffer {
   std::uintptr_t* frames;
@@ -258,7 +281,8 @@ class MemoLease {
   // check once at the end, which fails exactly when one of the steps' would).
   [[gnu::always_inline]] Followed follow(const MemoFrame* known, std::uintptr_t* frames, std::size_t& count,
                                          std::size_t max, std::uintptr_t& pc, std::uintptr_t& sp,
-                                         std::uintptr_t& rbp, std::uintptr_t stack_start) noexcept {
+                                         std::uintptr_t& rbp, std::uintptr_t stack_start,
+                                         std::uintptr_t stack_span) noexcept {
     const bool from_first = known == previous_ && count == 1;
     const MemoFrame* step = known;
     const MemoFrame* const end = previous_ + previous_count_;
@@ -292,7 +316,7 @@ class MemoLease {
       // stack pointer is the CFA before it, and the CFA lies above it), so the last is
       // the farthest. The loads above were all of this thread's stack, read by the
       // capture that made the memo.
-      if (cfa - stack_start > kMaxStackSpan) return Followed::fallback;
+      if (cfa - stack_start > stack_span) return Followed::fallback;
       sp = cfa;
     }
     const std::size_t taken = static_cast<std::size_t>(step - known);
@@ -422,6 +446,7 @@ StackId previous_again(const CallSite& site, std::size_t max, CaptureSeries seri
   const std::uintptr_t first = pc;
   const std::size_t first_skip = skip;
   const std::uintptr_t stack_start = sp;
+  const std::uintptr_t stack_span = readable_stack_span(sp);
   std::size_t count = 0;
   // follow() takes frames without counting `depth`; the bound still holds, as `count`
   // reaches `max` (at most kMaxStackFrames) first once no frame is skipped.
@@ -437,7 +462,7 @@ StackId previous_again(const CallSite& site, std::size_t max, CaptureSeries seri
     std::uintptr_t rbp_saved_at;
     if (const MemoFrame* known = memo.previous_step(pc, sp, rbp)) {
       if (!skipped) {  // frames[] holds this frame: follow() takes it from here
-        switch (memo.follow(known, frames, count, max, pc, sp, rbp, stack_start)) {
+        switch (memo.follow(known, frames, count, max, pc, sp, rbp, stack_start, stack_span)) {
           case MemoLease::Followed::ended: goto complete;
           case MemoLease::Followed::diverged: continue;
           case MemoLease::Followed::fallback: goto fallback;
@@ -449,7 +474,7 @@ StackId previous_again(const CallSite& site, std::size_t max, CaptureSeries seri
       rbp_saved_at = known->rbp_saved_at;
       // The one check that depends on more than the frame's state: the span from this
       // walk's start (the other checks passed when the memo was made).
-      if (cfa - stack_start > kMaxStackSpan) goto fallback;
+      if (cfa - stack_start > stack_span) goto fallback;
     } else {
       const std::uint64_t rule = memo.rule_at(pc, cache);
       const FrameRule::Kind kind = FrameRule::packed_kind(rule);
@@ -461,7 +486,7 @@ StackId previous_again(const CallSite& site, std::size_t max, CaptureSeries seri
       const bool from_rbp = FrameRule::packed_cfa_from_rbp(rule);
       const std::uintptr_t base = from_rbp ? rbp : sp;
       cfa = base + static_cast<std::uintptr_t>(FrameRule::packed_cfa_offset(rule));
-      if (cfa <= sp || cfa - stack_start > kMaxStackSpan || (cfa & 7) != 0) goto fallback;
+      if (cfa <= sp || cfa - stack_start > stack_span || (cfa & 7) != 0) goto fallback;
       rbp_saved_at = FrameRule::packed_rbp_saved(rule)
                          ? cfa + static_cast<std::uintptr_t>(FrameRule::packed_rbp_offset(rule))
                          : 0;
