@@ -668,18 +668,37 @@ TEST(StackCaptureId, OtherDepthsAndFrameSizesGetTheirOwnIds) {
 
 constexpr std::size_t kLargeFrame = 64 * 1024;
 
-// A return address whose rule is "CFA = rsp + about 64 KiB": the address right after the
-// call in a function with a frame that large.
-__attribute__((noinline)) std::uintptr_t return_address_of_caller() {
-  return reinterpret_cast<std::uintptr_t>(__builtin_extract_return_addr(__builtin_return_address(0)));
+// A return address whose rule is "CFA = rsp + 64 KiB + 16": the address right after the
+// call in large_frame_call(), a frame of that size with plain CFI (in assembly, so that
+// no compiler or sanitizer changes its size or moves it to rbp).
+extern "C" void large_frame_call(void (*callback)(void*), void* arg);
+__asm__(R"(
+  .text
+  .p2align 4
+  .type large_frame_call, @function
+large_frame_call:
+  .cfi_startproc
+  subq $65544, %rsp
+  .cfi_adjust_cfa_offset 65544
+  movq %rdi, %rax
+  movq %rsi, %rdi
+  call *%rax
+  addq $65544, %rsp
+  .cfi_adjust_cfa_offset -65544
+  ret
+  .cfi_endproc
+  .size large_frame_call, .-large_frame_call
+)");
+
+__attribute__((noinline)) void note_return_address(void* out) {
+  *static_cast<std::uintptr_t*>(out) =
+      reinterpret_cast<std::uintptr_t>(__builtin_extract_return_addr(__builtin_return_address(0)));
 }
-__attribute__((noinline)) std::uintptr_t return_address_in_a_large_frame() {
-  volatile char frame[kLargeFrame];
-  frame[0] = 1;
-  const std::uintptr_t address = return_address_of_caller();
-  frame[kLargeFrame - 1] = 2;
-  __asm__ volatile("" ::: "memory");
-  return address + frame[0] - 1;
+
+std::uintptr_t return_address_in_a_large_frame() {
+  std::uintptr_t address = 0;
+  large_frame_call(note_return_address, &address);
+  return address;
 }
 
 struct NearTheTop {
@@ -698,7 +717,10 @@ TEST(StackCaptureAt, AWrongRuleNearTheTopOfAThreadsStackDoesNotReadPastIt) {
   ASSERT_EQ(mprotect(base + kStack, kGuard, PROT_NONE), 0);
   const std::uintptr_t large_frame_return = return_address_in_a_large_frame();
   // Its rule, cached: the capture below finds it, as a stale rule would be found.
-  ASSERT_EQ(frame_rule_cache().rule_at(large_frame_return).kind, FrameRule::Kind::step);
+  const FrameRule rule = frame_rule_cache().rule_at(large_frame_return);
+  ASSERT_EQ(rule.kind, FrameRule::Kind::step);
+  ASSERT_EQ(rule.cfa_base, FrameRule::CfaBase::rsp);
+  ASSERT_GT(rule.cfa_offset, static_cast<decltype(rule.cfa_offset)>(kLargeFrame)) << "the frame is not that large";
 
   pthread_attr_t attributes;
   ASSERT_EQ(pthread_attr_init(&attributes), 0);
