@@ -735,7 +735,7 @@ TEST(StackCaptureAt, AWrongRuleNearTheTopOfAThreadsStackDoesNotReadPastIt) {
                 [](void* arg) -> void* {
                   auto* job = static_cast<Job*>(arg);
                   // glibc keeps the thread pointer (TCB, static TLS below it) at the top of
-                  // the stack it is given: 32 bytes below it is as high as a frame can be.
+                  // the stack it is given; the made-up site's stack pointer is just below.
                   const auto top = reinterpret_cast<std::uintptr_t>(__builtin_thread_pointer());
                   const CallSite site{job->return_address, (top - 32) & ~std::uintptr_t{15}, 0};
                   std::uintptr_t frames[8];
