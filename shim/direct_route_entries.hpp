@@ -37,11 +37,17 @@
 
 // The symbols the entries use are hidden (direct_routes.hpp names them), so they are
 // reached pc-relative, without the GOT or the PLT.
+// Each entry also gets a hidden alias, zheap_entry_<symbol>: plt_binding.cpp recognises a
+// call slot bound to the entry by its address, which a reference to the exported name
+// itself would take from the GOT (wherever the loader bound it).
 #define ZHEAP_DIRECT_ROUTE_ENTRY_BEGIN_(symbol)   \
   ".pushsection .text\n"                          \
   ".p2align 4\n"                                  \
   ".globl " symbol "\n"                           \
+  ".globl zheap_entry_" symbol "\n"               \
+  ".hidden zheap_entry_" symbol "\n"              \
   ".type " symbol ", @function\n" symbol ":\n"   \
+  "zheap_entry_" symbol ":\n"                     \
   ".cfi_startproc\n"
 
 #define ZHEAP_DIRECT_ROUTE_ENTRY_END_(symbol) \
@@ -65,6 +71,31 @@
   "movq %rdi, %rcx\n"                                      \
   "subq zheap_route_free_begin(%rip), %rcx\n"              \
   "cmpq %rax, %rcx\n"                                      \
+  "jae zheap_free_full\n"                                  \
+  "jmp *zheap_route_free(%rip)\n"                          \
+  ZHEAP_DIRECT_ROUTE_ENTRY_END_(symbol)
+
+// free once the routes are published, for call slots that plt_binding.cpp points at it
+// (never exported): the same test and jump as free's entry above, with both bounds folded
+// into the instructions that use them (one instruction less). Folded, `begin` would be
+// loaded before `length`, which is safe only once both are final: a slot is pointed here
+// only after publish() stored them, and they never change afterwards.
+//
+//   free_after_publish:  mov  %rdi, %rax
+//                        sub  route_free_begin(%rip), %rax
+//                        cmp  route_free_length(%rip), %rax
+//                        jae  free_full
+//                        jmp  *route_free(%rip)
+#define ZHEAP_DIRECT_ROUTE_FREE_AFTER_PUBLISH(symbol)     \
+  ".hidden zheap_route_free_length\n"                      \
+  ".hidden zheap_route_free_begin\n"                       \
+  ".hidden zheap_route_free\n"                             \
+  ".hidden zheap_free_full\n"                              \
+  ".hidden " symbol "\n"                                   \
+  ZHEAP_DIRECT_ROUTE_ENTRY_BEGIN_(symbol)                  \
+  "movq %rdi, %rax\n"                                      \
+  "subq zheap_route_free_begin(%rip), %rax\n"              \
+  "cmpq zheap_route_free_length(%rip), %rax\n"             \
   "jae zheap_free_full\n"                                  \
   "jmp *zheap_route_free(%rip)\n"                          \
   ZHEAP_DIRECT_ROUTE_ENTRY_END_(symbol)

@@ -3,6 +3,13 @@
 #include "bootstrap.hpp"
 #include "dispatch.hpp"
 #include "layers.hpp"
+#include "plt_binding.hpp"
+
+// Defined in libzheap.so only, so null in the in-process test build, whose program's call
+// slots must keep glibc's malloc (plt_binding.hpp).
+namespace zheap::shim::plt_binding {
+[[gnu::weak]] void bind_published_routes() noexcept;
+}
 
 namespace zheap::shim::direct_routes {
 
@@ -36,6 +43,7 @@ void publish(const Heap& h) noexcept {
   detail::free_begin.store(begin, std::memory_order_relaxed);
   detail::malloc.store(h.allocate_default, std::memory_order_release);
   detail::free_length.store(length, std::memory_order_release);
+  if (plt_binding::bind_published_routes != nullptr) plt_binding::bind_published_routes();
 }
 
 }  // namespace zheap::shim::direct_routes

@@ -104,6 +104,7 @@ bool protect_none(void* p, std::size_t len) noexcept { return ::mprotect(p, len,
 bool protect_read_write(void* p, std::size_t len) noexcept {
   return ::mprotect(p, len, PROT_READ | PROT_WRITE) == 0;
 }
+bool protect_read_only(void* p, std::size_t len) noexcept { return ::mprotect(p, len, PROT_READ) == 0; }
 
 std::uintptr_t initial_program_break() noexcept {
   const auto current_break = reinterpret_cast<std::uintptr_t>(::sbrk(0));

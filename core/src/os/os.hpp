@@ -43,9 +43,11 @@ void* reserve_largest(std::size_t max_len, std::size_t min_len, std::size_t* len
 // Tells the kernel the pages' contents are no longer needed; it may take the memory when
 // it runs short, until the pages are written again (MADV_FREE). False when refused.
 bool discard_lazily(void* p, std::size_t len) noexcept;
-// Page protection, for guard pages: no access / read-write.
+// Page protection, for guard pages: no access / read-write; read-only, to give back a
+// RELRO page its protection after the shim rebinds a call slot in it (plt_binding.cpp).
 bool protect_none(void* p, std::size_t len) noexcept;
 bool protect_read_write(void* p, std::size_t len) noexcept;
+bool protect_read_only(void* p, std::size_t len) noexcept;
 
 // Where the process's brk heap starts: the kernel's start_brk (/proc/self/stat, field 47),
 // or, when /proc cannot be read, the current break. glibc's main arena grows up from
