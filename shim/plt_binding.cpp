@@ -3,6 +3,7 @@
 #include <elf.h>
 #include <link.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
@@ -146,7 +147,7 @@ int bind_object(dl_phdr_info* info, std::size_t, void* data) noexcept {
   const ElfW(Dyn)* dynamic = object.dynamic();
   if (dynamic == nullptr) return 0;
   const PltRelocations plt = read_plt_relocations(object, dynamic);
-  if (!plt.usable() || plt.binds_own_symbols_first) return 0;
+  if (!plt.usable()) return 0;
   std::uintptr_t relro_begin;
   std::uintptr_t relro_end;
   object.relro_pages(&relro_begin, &relro_end);
@@ -154,14 +155,17 @@ int bind_object(dl_phdr_info* info, std::size_t, void* data) noexcept {
     const ElfW(Rela)& relocation = plt.entries[i];
     if (ELF64_R_TYPE(relocation.r_info) != R_X86_64_JUMP_SLOT) continue;
     const ElfW(Sym)& symbol = plt.symbols[ELF64_R_SYM(relocation.r_info)];
-    if (symbol.st_shndx != SHN_UNDEF) continue;  // the object's own function
     const char* name = plt.names + symbol.st_name;
     for (const Rebinding& rebinding : plan.rebindings) {
       if (std::strcmp(name, rebinding.name) != 0) continue;
       auto* slot = reinterpret_cast<std::uintptr_t*>(info->dlpi_addr + relocation.r_offset);
       const std::uintptr_t bound = __atomic_load_n(slot, __ATOMIC_RELAXED);
-      if (bound == rebinding.exported_entry || object.in_code(bound))
-        write_slot(slot, rebinding.target, relro_begin, relro_end);
+      // Bound to zheap's entry: the loader chose zheap for it. Not bound yet: it would be
+      // bound to zheap's entry unless the object binds its own symbols first, or the
+      // function is its own.
+      const bool unbound_import =
+          object.in_code(bound) && symbol.st_shndx == SHN_UNDEF && !plt.binds_own_symbols_first;
+      if (bound == rebinding.exported_entry || unbound_import) write_slot(slot, rebinding.target, relro_begin, relro_end);
     }
   }
   return 0;
@@ -171,6 +175,10 @@ int bind_object(dl_phdr_info* info, std::size_t, void* data) noexcept {
 
 void bind_published_routes() noexcept {
   if (!options().bind_plt || !direct_routes::published()) return;
+  // Once: two threads publishing together would both get here, and one could store into a
+  // RELRO page the other has just made read-only again.
+  static constinit std::atomic<bool> done{false};
+  if (done.exchange(true, std::memory_order_acq_rel)) return;
   const Plan plan{
       .rebindings =
           {

@@ -13,14 +13,16 @@
 //
 // Which slots: the JUMP_SLOT relocations named malloc or free of every object loaded when
 // the routes are published (the program and its libraries), when the slot is bound to
-// zheap's exported entry or not bound yet (lazy binding: it still points into the
-// object's own PLT, and would be bound to zheap's entry, which the global scope finds
-// first). Left alone: objects that bind their own symbols first (DT_SYMBOLIC) or define
-// the function themselves; GLOB_DAT slots (a function pointer taken with &malloc keeps
-// its identity); objects loaded later (dlopen), which call the exported entries as
-// before. A slot in a RELRO page is written with the page made writable for that moment
-// and then read-only again. A slot changes once, with one atomic store, from one correct
-// target to another, so a thread calling through it meanwhile takes either.
+// zheap's exported entry (the loader chose zheap for it, whatever the object's flags),
+// or not bound yet (lazy binding: it still points into the object's own PLT) where it
+// would be bound to zheap's entry, which the global scope finds first: not when the
+// object binds its own symbols first (DT_SYMBOLIC) or defines the function itself.
+// Left alone: GLOB_DAT slots (a function pointer taken with &malloc keeps its identity;
+// glibc 2.36 calls its own malloc through one); objects loaded later (dlopen), which
+// call the exported entries as before. A slot in a RELRO page is written with the page
+// made writable for that moment and then read-only again. A slot changes once, with one
+// atomic store, from one correct target to another, so a thread calling through it
+// meanwhile takes either.
 //
 // Turned off by ZHEAP_BIND_PLT=0; never done in debug mode or with a layer on (the routes
 // are not published then), nor in the in-process test build (plt_binding.cpp is built
