@@ -157,7 +157,9 @@ int bind_object(dl_phdr_info* info, std::size_t, void* data) noexcept {
     const ElfW(Sym)& symbol = plt.symbols[ELF64_R_SYM(relocation.r_info)];
     const char* name = plt.names + symbol.st_name;
     for (const Rebinding& rebinding : plan.rebindings) {
-      if (std::strcmp(name, rebinding.name) != 0) continue;
+      // The first letter first: a large program has thousands of PLT relocations, and
+      // start-up pays for every call to strcmp (gdb, 59 objects: 0.7M instructions).
+      if (name[0] != rebinding.name[0] || std::strcmp(name, rebinding.name) != 0) continue;
       auto* slot = reinterpret_cast<std::uintptr_t*>(info->dlpi_addr + relocation.r_offset);
       const std::uintptr_t bound = __atomic_load_n(slot, __ATOMIC_RELAXED);
       // Bound to zheap's entry: the loader chose zheap for it. Not bound yet: it would be
