@@ -1,6 +1,6 @@
 // debug mode: every allocation through the core's DebugAllocator (design in
 // core/include/zheap/debug_allocator.hpp, docs/DEBUG_ALLOCATOR.md): redzones, a poisoned
-// quarantine, a side table of every block with its allocation and free stacks; double
+// quarantine, a record of every block with its allocation and free stacks; double
 // free, write after free, overflow, mismatched and invalid frees are reported with
 // symbolized stacks, then abort / report / ignore (ZHEAP_ON_ERROR). How reports are written
 // (format, destination, suppressions, leak exit code) is debug_report_output.cpp's business.

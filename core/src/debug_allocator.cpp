@@ -1,4 +1,4 @@
-// DebugAllocator: the side table, the redzones, the quarantine and the checks. The
+// DebugAllocator: the block records, the redzones, the quarantine and the checks. The
 // design is in the header; the parts live in src/debug/ (stack capture and depot, block
 // table, quarantine, reports).
 #include <zheap/alignment.hpp>
@@ -25,6 +25,7 @@ namespace zheap {
 
 using debug::BlockRecord;
 using debug::BlockState;
+using debug::BlockStartMap;
 using debug::BlockTable;
 using debug::Quarantine;
 using debug::StackId;
@@ -48,7 +49,8 @@ inline void prefetch_line(std::uintptr_t address) noexcept {
 }  // namespace
 
 struct DebugAllocator::Impl {
-  explicit Impl(const DebugOptions& o) noexcept : options(o), quarantine(o.quarantine_bytes) {
+  explicit Impl(const DebugOptions& o) noexcept
+      : options(o), blocks(BlockTable::header_offset_for(o.redzone_size)), quarantine(o.quarantine_bytes) {
     options.stack_depth = std::clamp<std::size_t>(options.stack_depth, 1, debug::kMaxStackDepth);
     policy = debug::ReportPolicy{options.on_error, options.on_wrong_size, options.error_handler, options.error_context};
   }
@@ -143,16 +145,19 @@ struct DebugAllocator::Impl {
     return Alignment::from_log2(std::max(record.log2_alignment, kLog2MinBackingAlignment));
   }
 
-  // [left redzone, rounded up to the alignment][size bytes][right redzone] from backing,
-  // or from the thread's recycled blocks (then the right redzone runs to that block's end).
+  // [record and left redzone, rounded up to the alignment][size bytes][right redzone] from
+  // backing, or from the thread's recycled blocks (then the right redzone runs to that
+  // block's end). The record is written by BlockTable::insert(); here its place gets
+  // canaries like the rest of the left part.
   // Inlined into allocate(), its one caller: GCC's own choice moved with unrelated edits,
   // and the call cost sqlite 15M instructions (0.4%).
   [[gnu::always_inline]] bool place_in_backing(BlockRecord* record) noexcept {
     const std::size_t alignment = record->alignment();
     const std::size_t redzone = options.redzone_size;
-    const std::size_t left = (redzone + alignment - 1) & ~(alignment - 1);
+    const std::size_t in_front = blocks.header_offset();
+    const std::size_t left = (in_front + alignment - 1) & ~(alignment - 1);
     std::size_t total;
-    if (left < redzone || __builtin_add_overflow(left, record->size, &total) ||
+    if (left < in_front || __builtin_add_overflow(left, record->size, &total) ||
         __builtin_add_overflow(total, redzone + kRecycleGranule - 1, &total))
       return false;
     // Whole granules (the right redzone takes the rest): a block comes back from the
@@ -180,13 +185,15 @@ struct DebugAllocator::Impl {
     return true;
   }
 
-  // A mapping of its own: canaries, the block ending as close to the next page as its
-  // alignment allows, then a PROT_NONE page.
+  // A mapping of its own: canaries (and the record), the block ending as close to the next
+  // page as its alignment allows (16 bytes at least, as every block's record and user
+  // address are: up to 15 bytes of right redzone, checked at free, before the guard),
+  // then a PROT_NONE page.
   bool place_guarded(BlockRecord* record) noexcept {
     const std::size_t page = os::page_size();
-    const std::size_t alignment = record->alignment();
+    const std::size_t alignment = std::max<std::size_t>(record->alignment(), BlockStartMap::kGranule);
     std::size_t data;
-    if (__builtin_add_overflow(record->size, options.redzone_size + alignment + page - 1, &data)) return false;
+    if (__builtin_add_overflow(record->size, blocks.header_offset() + alignment + page - 1, &data)) return false;
     data &= ~(page - 1);
     auto* base = static_cast<std::uint8_t*>(os::map(data + page));
     if (base == nullptr) return false;
@@ -222,20 +229,34 @@ struct DebugAllocator::Impl {
 
   // ---- checks
 
-  // false (after reporting) when a redzone byte was overwritten.
-  bool check_redzones(const BlockRecord& record, StackId now) noexcept {
+  // Where (from the user address) a redzone byte was overwritten: the one nearest the
+  // block on the left, else the first on the right; kIntact when none was.
+  static constexpr std::ptrdiff_t kIntact = PTRDIFF_MAX;
+  std::ptrdiff_t redzone_damage(const BlockRecord& record) const noexcept {
     const auto* user = reinterpret_cast<const std::uint8_t*>(record.address);
     const auto* base = static_cast<const std::uint8_t*>(record.base);
-    if (!debug::filled_with(base, user, kCanary)) {
-      debug::report_redzone_corruption(policy, record, debug::last_not(base, user, kCanary) - user, now);
-      return false;
+    // The left part less the record in it: the redzone after it, the padding before it.
+    const std::uint8_t* record_begin = user - blocks.header_offset();
+    const std::uint8_t* record_end = record_begin + sizeof(BlockRecord);
+    if (!debug::filled_with(record_end, user, kCanary) || !debug::filled_with(base, record_begin, kCanary)) {
+      const std::uint8_t* damaged = debug::last_not(record_end, user, kCanary);
+      if (damaged == nullptr) damaged = debug::last_not(base, record_begin, kCanary);
+      return damaged - user;
     }
     const std::uint8_t* end = redzone_end(record);
-    if (!debug::filled_with(user + record.size, end, kCanary)) {
-      debug::report_redzone_corruption(policy, record, debug::first_not(user + record.size, end, kCanary) - user, now);
-      return false;
-    }
-    return true;
+    if (!debug::filled_with(user + record.size, end, kCanary))
+      return debug::first_not(user + record.size, end, kCanary) - user;
+    return kIntact;
+  }
+
+  // false (after reporting) when a redzone byte was overwritten.
+  bool check_redzones(const BlockRecord& record, StackId now) noexcept {
+    return report_redzone_damage(record, redzone_damage(record), now);
+  }
+  bool report_redzone_damage(const BlockRecord& record, std::ptrdiff_t damage, StackId now) noexcept {
+    if (damage == kIntact) return true;
+    debug::report_redzone_corruption(policy, record, damage, now);
+    return false;
   }
 
   // Where a freed block's poison was first written, or -1 when it was not (or the block
@@ -260,9 +281,9 @@ struct DebugAllocator::Impl {
 
   // Whether a block is poisoned before it joins its thread's quarantine batch rather than
   // after (see release()): a big one, which another thread's flush_batches() could release
-  // before this thread poisons it, or a guarded one (a system call anyway).
+  // before this thread poisons it (guarded ones are poisoned first too, under the lock).
   bool poison_first(const BlockRecord& record) const noexcept {
-    return record.guarded || quarantine.could_leave_from_flush(record.base_len);
+    return quarantine.could_leave_from_flush(record.base_len);
   }
 
   // Puts a quarantined block's record (taken out of the table) into its thread's batch;
@@ -340,6 +361,22 @@ struct DebugAllocator::Impl {
     release_memory(record);
   }
 
+  // A live block whose record an underflow overwrote (BlockTable::intact() false): reported
+  // as the underflow it is, with what is still known (its address; not its size or
+  // stacks), after the caller has forgotten it. Its memory is neither released nor kept:
+  // the record no longer says where it begins or ends.
+  void report_damaged_record(std::uintptr_t address, AllocationFamily family, StackId now) noexcept {
+    BlockRecord known{};
+    known.address = address;
+    known.family = family;
+    const auto* user = reinterpret_cast<const std::uint8_t*>(address);
+    const std::uint8_t* redzone = user - (blocks.header_offset() - sizeof(BlockRecord));
+    // The byte nearest the block that was written: in the redzone, or the record's seal.
+    const std::uint8_t* damaged = debug::last_not(redzone, user, kCanary);
+    if (damaged == nullptr) damaged = redzone - 1;
+    debug::report_redzone_corruption(policy, known, damaged - user, now);
+  }
+
   // A pointer that is no block's start: inside one (live or quarantined), or nobody's.
   void report_unknown(const void* ptr, AllocationFamily family, StackId now) noexcept {
     const auto address = reinterpret_cast<std::uintptr_t>(ptr);
@@ -366,14 +403,23 @@ struct DebugAllocator::Impl {
     enum class Retire : std::uint8_t {
       not_live,         // unknown here, or marked quarantined by a free still poisoning it
       release_now,      // too big for the quarantine: out of the table, released unpoisoned
-      poison_then_add,  // big or guarded: stays in the table, marked, until it is poisoned
+      poison_then_add,  // big: stays in the table, marked, until it is poisoned
+      guarded_added,    // guarded: made inaccessible and moved into the quarantine, under the lock
       added,            // the common case: its record already moved into the quarantine
     };
     Retire retire = Retire::not_live;
     AfterAdd next;
+    bool damaged = false;
+    std::ptrdiff_t guarded_damage = kIntact;  // checked before the block was made inaccessible
     {
       MutexLock guard(shard.lock);
       BlockRecord* found = blocks.find(shard, address);
+      if (found != nullptr && !BlockTable::intact(*found, address)) [[unlikely]] {
+        damaged = true;
+        BlockTable::add_live(shard, -1, 0);  // its size is lost with its record
+        blocks.erase(shard, found);
+        found = nullptr;
+      }
       if (found != nullptr) record = *found;
       if (found != nullptr && record.state == BlockState::live) {
         BlockTable::add_live(shard, -1, -static_cast<std::ptrdiff_t>(record.size));
@@ -382,6 +428,17 @@ struct DebugAllocator::Impl {
         if (!quarantine.could_hold(record.base_len)) {
           retire = Retire::release_now;
           blocks.erase(shard, found);
+        } else if (record.guarded) {
+          // Its record is in the mapping that poison() makes inaccessible: checked, out of
+          // the table, inaccessible and quarantined all under the lock, so that no one (a
+          // leak check) reads the record of a block still in the table but no longer
+          // readable, and a racing second free finds it in one or the other. A system call
+          // under a shard lock, in a mode that makes one per free anyway.
+          retire = Retire::guarded_added;
+          guarded_damage = redzone_damage(record);  // reported below, with no lock held
+          blocks.erase(shard, found);
+          poison(record);
+          add_to_quarantine_locked(record, &next);
         } else if (poison_first(record)) {
           // A racing second free finds it in the table and reports a double free.
           retire = Retire::poison_then_add;
@@ -396,6 +453,10 @@ struct DebugAllocator::Impl {
           add_to_quarantine_locked(record, &next);
         }
       }
+    }
+    if (damaged) [[unlikely]] {
+      report_damaged_record(address, family, now);
+      return true;
     }
     if (record.address == 0) {
       // Not in the table: freed (in the quarantine) or unknown.
@@ -419,7 +480,11 @@ struct DebugAllocator::Impl {
       if (alignment != 0 && alignment != record.alignment())
         debug::report_wrong_alignment_free(policy, record, family, alignment, now);
     }
-    check_redzones(record, now);
+    if (retire == Retire::guarded_added) {
+      report_redzone_damage(record, guarded_damage, now);
+    } else {
+      check_redzones(record, now);
+    }
     if (limited()) limited_bytes.fetch_sub(record.size, std::memory_order_relaxed);
     switch (retire) {
       case Retire::release_now:
@@ -437,6 +502,9 @@ struct DebugAllocator::Impl {
         }
         after_add(record, next);
         break;
+      case Retire::guarded_added:
+        after_add(record, next);
+        break;
       case Retire::added:
         poison(record);
         after_add(record, next);
@@ -447,14 +515,16 @@ struct DebugAllocator::Impl {
     return true;
   }
 
-  // A copy of the block at `address` in the table (live, or being freed), false when none.
-  bool lookup(std::uintptr_t address, BlockRecord* out) noexcept {
+  // A copy of the block at `address` in the table (live, or being freed).
+  enum class Lookup : std::uint8_t { none, found, damaged };
+  Lookup lookup(std::uintptr_t address, BlockRecord* out) noexcept {
     BlockTable::Shard& shard = blocks.shard_for(address);
     MutexLock guard(shard.lock);
     const BlockRecord* found = blocks.find(shard, address);
-    if (found == nullptr) return false;
+    if (found == nullptr) return Lookup::none;
+    if (!BlockTable::intact(*found, address)) return Lookup::damaged;
     *out = *found;
-    return true;
+    return Lookup::found;
   }
 
   void* reallocate(void* ptr, std::size_t new_size, const CallSite& caller) noexcept {
@@ -464,7 +534,12 @@ struct DebugAllocator::Impl {
     // block's free (two walks of the same stack before: 1 capture in 15 on sqlite).
     const StackId now = capture_stack_here(caller, debug::CaptureSeries::allocations);
     BlockRecord record{};
-    if (!lookup(reinterpret_cast<std::uintptr_t>(ptr), &record)) {
+    const Lookup looked_up = lookup(reinterpret_cast<std::uintptr_t>(ptr), &record);
+    if (looked_up == Lookup::damaged) {  // the free reports it and forgets the block
+      release(ptr, AllocationFamily::malloc, 0, 0, caller, true, &now);
+      return nullptr;
+    }
+    if (looked_up == Lookup::none) {
       if (quarantine.find(reinterpret_cast<std::uintptr_t>(ptr), &record)) {
         debug::report_realloc_of_freed(policy, record, now);
       } else {
@@ -519,14 +594,27 @@ struct DebugAllocator::Impl {
       if (kinds != nullptr) os::unmap(kinds, kinds_bytes);
       return report;
     }
+    // In address order (the scan wants them so). A block whose record an underflow
+    // overwrote is forgotten here and reported below (the first few of them).
     std::size_t n = 0;
-    blocks.for_each_while_locked([&](const BlockRecord& record) { records[n++] = record; });
-    std::sort(records, records + n,
-              [](const BlockRecord& a, const BlockRecord& b) { return a.address < b.address; });
-    // Memory of ours that holds block addresses (or is simply no root): the shard arrays,
-    // the quarantine ring, this object, the snapshot, the stack depot, the walk memos.
-    AddressRange never_roots[BlockTable::kShards + 9];
-    std::size_t roots_skipped = blocks.mappings_while_locked(never_roots, BlockTable::kShards);
+    constexpr std::size_t kDamagedReported = 16;
+    std::uintptr_t damaged[kDamagedReported];
+    std::size_t damaged_count = 0;
+    blocks.for_each_while_locked([&](BlockRecord& record, std::uintptr_t address) {
+      if (BlockTable::intact(record, address)) {
+        records[n++] = record;
+        return;
+      }
+      if (damaged_count < kDamagedReported) damaged[damaged_count++] = address;
+      BlockTable::Shard& shard = blocks.shard_for(address);
+      BlockTable::add_live(shard, -1, 0);
+      blocks.erase(shard, &record);
+    });
+    // Memory of ours that is no root: the start map (no addresses in it, only time to
+    // read), the quarantine ring, this object, the snapshot, the stack depot, the walk memos.
+    constexpr std::size_t kMapRanges = 32;
+    AddressRange never_roots[kMapRanges + 9];
+    std::size_t roots_skipped = std::min(blocks.mappings_while_locked(never_roots, kMapRanges), kMapRanges);
     const auto range_of = [](const void* begin, std::size_t bytes) {
       const auto start = reinterpret_cast<std::uintptr_t>(begin);
       return AddressRange{start, start + bytes};
@@ -539,6 +627,8 @@ struct DebugAllocator::Impl {
     never_roots[roots_skipped++] = debug::stack_memo_range();
     debug::classify_blocks({records, n}, {never_roots, roots_skipped}, options, stack_start, kinds);
     blocks.unlock_all();
+    for (std::size_t i = 0; i < damaged_count; ++i)
+      report_damaged_record(damaged[i], AllocationFamily::malloc, debug::kNoStack);
 
     // The checks report, so they run with no lock held. A quarantined record here is a
     // block being freed (poisoned first): its free checks it.
@@ -624,7 +714,9 @@ struct DebugAllocator::Impl {
   // ---- teardown: everything back to backing, silently.
   void release_everything() noexcept {
     quarantine.drain([&](const Quarantine::Entry& entry) { release_memory(entry); });
-    blocks.for_each([&](BlockRecord& record) { release_memory(record); });
+    blocks.for_each([&](const BlockRecord& record, std::uintptr_t address) {
+      if (BlockTable::intact(record, address)) release_memory(record);
+    });
     recycled.drain([&](const debug::RecycleBins::Block& block) {
       options.backing.raw_free(block.base, block.length, Alignment::from_log2(kLog2MinBackingAlignment), 0);
     });
@@ -695,14 +787,16 @@ __attribute__((noinline)) void* DebugAllocator::reallocate(void* ptr, std::size_
 
 std::size_t DebugAllocator::usable_size(const void* ptr) const noexcept {
   BlockRecord record{};
-  if (impl_ == nullptr || !impl_->lookup(reinterpret_cast<std::uintptr_t>(ptr), &record)) return 0;
+  if (impl_ == nullptr || impl_->lookup(reinterpret_cast<std::uintptr_t>(ptr), &record) != Impl::Lookup::found) return 0;
   return record.state == BlockState::live ? record.size : 0;
 }
 
 bool DebugAllocator::owns(const void* ptr) const noexcept {
   BlockRecord record{};
-  return impl_ != nullptr && impl_->lookup(reinterpret_cast<std::uintptr_t>(ptr), &record) &&
-         record.state == BlockState::live;
+  if (impl_ == nullptr) return false;
+  // A block whose record was overwritten is still ours: its free reports the damage.
+  const Impl::Lookup looked_up = impl_->lookup(reinterpret_cast<std::uintptr_t>(ptr), &record);
+  return looked_up == Impl::Lookup::damaged || (looked_up == Impl::Lookup::found && record.state == BlockState::live);
 }
 
 __attribute__((noinline)) LeakReport DebugAllocator::leak_check(const LeakCheckOptions& options) noexcept {
@@ -765,6 +859,7 @@ __attribute__((noinline)) bool DebugAllocator::vtable_resize(void* ctx, void* me
   {
     MutexLock guard(shard.lock);
     BlockRecord* found = impl->blocks.find(shard, address);
+    if (found != nullptr && !BlockTable::intact(*found, address)) return false;  // its free reports it
     if (found != nullptr && found->state == BlockState::live && found->family == AllocationFamily::allocator &&
         found->size == len && found->alignment() == alignment.bytes() && new_len <= len) {
       // Shrinks in place: the freed tail becomes redzone.

@@ -1,10 +1,13 @@
-// BlockTable: the debug allocator's side table keeps every record findable through growth
-// and backward-shift deletion (checked against std::set under random churn).
+// BlockTable: the debug allocator's records live in front of their blocks, found through
+// the start map. Checked against a std::set under random churn, for their contents, for
+// damage, and for pointers that are none of its blocks (the memory in front of which
+// must not be read).
 #include "debug/block_table.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
-#include <algorithm>
+#include <cstring>
 #include <random>
 #include <set>
 #include <vector>
@@ -12,113 +15,162 @@
 namespace zheap::debug {
 namespace {
 
+constexpr std::size_t kRedzone = 16;
+constexpr std::size_t kOffset = BlockTable::header_offset_for(kRedzone);
+
+// Memory for blocks: `slots` places, each with room for a record in front.
+class Arena {
+ public:
+  explicit Arena(std::size_t slots) : bytes_(slots * kStride) {
+    memory_ = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_NE(memory_, MAP_FAILED);
+  }
+  ~Arena() { ::munmap(memory_, bytes_); }
+  std::uintptr_t block(std::size_t slot) const {
+    return reinterpret_cast<std::uintptr_t>(memory_) + slot * kStride + kOffset;
+  }
+  static constexpr std::size_t kStride = kOffset + 64;
+
+ private:
+  std::size_t bytes_;
+  void* memory_;
+};
+
 BlockRecord record_at(std::uintptr_t address, std::size_t size = 16) {
   BlockRecord record{};
   record.address = address;
   record.size = size;
+  record.allocation_stack = static_cast<StackId>(size * 3 + 1);
   return record;
 }
 
-bool contains(BlockTable& table, std::uintptr_t address) {
+BlockRecord* find(BlockTable& table, std::uintptr_t address) {
   BlockTable::Shard& shard = table.shard_for(address);
   MutexLock guard(shard.lock);
-  return table.find(shard, address) != nullptr;
+  return table.find(shard, address);
+}
+
+bool insert(BlockTable& table, const BlockRecord& record) {
+  BlockTable::Shard& shard = table.shard_for(record.address);
+  MutexLock guard(shard.lock);
+  return table.insert(shard, record);
 }
 
 TEST(BlockTable, RandomChurnMatchesAModel) {
-  BlockTable table;
+  Arena arena(4096);
+  BlockTable table(kOffset);
   std::set<std::uintptr_t> model;
   std::mt19937_64 random(42);
   for (int step = 0; step < 200000; ++step) {
-    // Few distinct addresses, 16-byte aligned like real blocks: long probe chains, many
-    // erase-then-insert cycles on the same keys.
-    const std::uintptr_t address = 0x10000 + (random() % 4096) * 16;
+    const std::uintptr_t address = arena.block(random() % 4096);
     BlockTable::Shard& shard = table.shard_for(address);
     MutexLock guard(shard.lock);
     BlockRecord* found = table.find(shard, address);
     ASSERT_EQ(found != nullptr, model.count(address) == 1) << step;
     if (found != nullptr) {
-      ASSERT_EQ(found->address, address);
+      ASSERT_TRUE(BlockTable::intact(*found, address));
+      ASSERT_EQ(found->size, address % 1000);
       table.erase(shard, found);
       model.erase(address);
     } else {
-      ASSERT_TRUE(table.insert(shard, record_at(address)));
+      ASSERT_TRUE(table.insert(shard, record_at(address, address % 1000)));
       model.insert(address);
     }
   }
-  std::size_t visited = 0;
-  table.for_each([&](const BlockRecord& record) {
-    ++visited;
-    EXPECT_EQ(model.count(record.address), 1u);
+  std::vector<std::uintptr_t> visited;
+  table.for_each([&](const BlockRecord& record, std::uintptr_t address) {
+    EXPECT_TRUE(BlockTable::intact(record, address));
+    visited.push_back(address);
   });
-  EXPECT_EQ(visited, model.size());
-  for (std::uintptr_t address : model) EXPECT_TRUE(contains(table, address));
+  // Every block, once, in address order.
+  EXPECT_EQ(visited, std::vector<std::uintptr_t>(model.begin(), model.end()));
+  table.lock_all();
+  EXPECT_EQ(table.size_while_locked(), model.size());
+  table.unlock_all();
 }
 
-TEST(BlockTable, DenseClustersStayFindableThroughEveryGrowth) {
-  // Blocks of one 64 KiB stretch take neighbouring slots (the hash keeps locality), so
-  // dense stretches make long clusters, some of which wrap round the end of a shard's
-  // array: the growth in place re-places them (and, when a probe runs off the end of the
-  // doubled array, rehashes into a new mapping instead). Every record must be found after
-  // each insert, with its contents, and erasing half of them must leave the rest.
-  BlockTable table;
-  std::vector<std::uintptr_t> addresses;
-  std::mt19937_64 random(7);
-  for (int stretch = 0; stretch < 48; ++stretch) {
-    const std::uintptr_t base = (0x100000 + (random() % 100000)) << 16;
-    const int blocks = 200 + static_cast<int>(random() % 2000);
-    for (int b = 0; b < blocks; ++b) addresses.push_back(base + static_cast<std::uintptr_t>(b) * 16);
-  }
-  std::shuffle(addresses.begin(), addresses.end(), random);
-  std::set<std::uintptr_t> model;
-  for (std::size_t n = 0; n < addresses.size(); ++n) {
-    const std::uintptr_t address = addresses[n];
-    if (!model.insert(address).second) continue;  // two stretches may overlap
-    BlockTable::Shard& shard = table.shard_for(address);
-    {
-      MutexLock guard(shard.lock);
-      ASSERT_TRUE(table.insert(shard, record_at(address, n)));
-    }
-    if (n % 4096 == 0) {  // every record, now and then (a full check each insert is slow)
-      for (std::uintptr_t known : model) ASSERT_TRUE(contains(table, known)) << n;
-    }
-  }
-  for (std::uintptr_t address : model) {
+TEST(BlockTable, TheRecordIsInFrontOfItsBlockAndErasingWipesIt) {
+  Arena arena(4);
+  BlockTable table(kOffset);
+  const std::uintptr_t address = arena.block(1);
+  ASSERT_TRUE(insert(table, record_at(address, 100)));
+  BlockRecord* found = find(table, address);
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(found), address - kOffset);
+  EXPECT_EQ(found->size, 100u);
+  EXPECT_EQ(found->allocation_stack, 301u);
+  EXPECT_EQ(found->seal, BlockRecord::kSeal);
+  // Its neighbours are none of the table's.
+  EXPECT_EQ(find(table, arena.block(0)), nullptr);
+  EXPECT_EQ(find(table, arena.block(2)), nullptr);
+  EXPECT_EQ(find(table, address + 16), nullptr);
+  {
     BlockTable::Shard& shard = table.shard_for(address);
     MutexLock guard(shard.lock);
-    const BlockRecord* found = table.find(shard, address);
-    ASSERT_NE(found, nullptr);
-    EXPECT_EQ(found->address, address);
+    table.erase(shard, found);
   }
-  std::size_t erased = 0;
-  for (auto it = model.begin(); it != model.end();) {
-    if (erased++ % 2 == 0) {
-      BlockTable::Shard& shard = table.shard_for(*it);
-      MutexLock guard(shard.lock);
-      table.erase(shard, table.find(shard, *it));
-      it = model.erase(it);
-    } else {
-      ++it;
-    }
+  EXPECT_EQ(find(table, address), nullptr);
+  const auto* wiped = reinterpret_cast<const unsigned char*>(address - kOffset);
+  for (std::size_t i = 0; i < sizeof(BlockRecord); ++i) EXPECT_EQ(wiped[i], 0) << i;
+}
+
+TEST(BlockTable, ARecordAnUnderflowReachedIsNotIntact) {
+  Arena arena(2);
+  BlockTable table(kOffset);
+  const std::uintptr_t address = arena.block(0);
+  ASSERT_TRUE(insert(table, record_at(address, 64)));
+  auto* bytes = reinterpret_cast<unsigned char*>(address);
+  // The redzone alone: the record is untouched.
+  std::memset(bytes - kRedzone, 0, kRedzone);
+  ASSERT_TRUE(BlockTable::intact(*find(table, address), address));
+  // One byte further: the seal, which sits next to the redzone.
+  bytes[-static_cast<std::ptrdiff_t>(kRedzone) - 1] ^= 1;
+  BlockRecord* damaged = find(table, address);
+  ASSERT_NE(damaged, nullptr);  // still found: the map, not the record, says it is a block
+  EXPECT_FALSE(BlockTable::intact(*damaged, address));
+  damaged->seal = BlockRecord::kSeal;
+  damaged->address ^= 0x40;  // a stray write into the record's first word
+  EXPECT_FALSE(BlockTable::intact(*damaged, address));
+  // Erasing a damaged record forgets its block all the same.
+  {
+    BlockTable::Shard& shard = table.shard_for(address);
+    MutexLock guard(shard.lock);
+    table.erase(shard, damaged);
   }
-  for (std::uintptr_t address : model) ASSERT_TRUE(contains(table, address));
-  std::size_t visited = 0;
-  table.for_each([&](const BlockRecord&) { ++visited; });
-  EXPECT_EQ(visited, model.size());
+  EXPECT_EQ(find(table, address), nullptr);
+}
+
+TEST(BlockTable, PointersThatAreNoneOfItsBlocksAreAnsweredWithoutReadingInFrontOfThem) {
+  // A page that cannot be read, then one that can: a pointer at the start of the second
+  // has its would-be record on the first, so reading it would fault.
+  const std::size_t page = 4096;
+  auto* pages = static_cast<unsigned char*>(
+      ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(pages, MAP_FAILED);
+  ASSERT_EQ(::mprotect(pages, page, PROT_NONE), 0);
+  Arena arena(2);
+  BlockTable table(kOffset);
+  ASSERT_TRUE(insert(table, record_at(arena.block(0))));  // the map exists
+  int on_the_stack = 0;
+  for (std::uintptr_t foreign : {reinterpret_cast<std::uintptr_t>(pages + page),
+                                 reinterpret_cast<std::uintptr_t>(&on_the_stack), std::uintptr_t{0},
+                                 std::uintptr_t{8}, arena.block(0) + 8, std::uintptr_t{1} << 47,
+                                 ~std::uintptr_t{15}})
+    EXPECT_EQ(find(table, foreign), nullptr) << std::hex << foreign;
+  ::munmap(pages, 2 * page);
+  // Nor can such an address be inserted.
+  EXPECT_FALSE(insert(table, record_at(std::uintptr_t{1} << 47)));
 }
 
 TEST(BlockTable, FindContainingLooksInsideBlocks) {
-  BlockTable table;
-  for (std::uintptr_t address : {0x1000u, 0x2000u, 0x3000u}) {
-    BlockTable::Shard& shard = table.shard_for(address);
-    MutexLock guard(shard.lock);
-    ASSERT_TRUE(table.insert(shard, record_at(address, 0x100)));
-  }
+  Arena arena(8);
+  BlockTable table(kOffset);
+  for (std::size_t slot : {1u, 3u, 5u}) ASSERT_TRUE(insert(table, record_at(arena.block(slot), 48)));
   BlockRecord out{};
-  ASSERT_TRUE(table.find_containing(0x20ff, &out));
-  EXPECT_EQ(out.address, 0x2000u);
-  EXPECT_FALSE(table.find_containing(0x2100, &out));
-  EXPECT_FALSE(table.find_containing(0xfff, &out));
+  ASSERT_TRUE(table.find_containing(arena.block(3) + 47, &out));
+  EXPECT_EQ(out.address, arena.block(3));
+  EXPECT_FALSE(table.find_containing(arena.block(3) + 48, &out));
+  EXPECT_FALSE(table.find_containing(arena.block(1) - 1, &out));
 }
 
 }  // namespace

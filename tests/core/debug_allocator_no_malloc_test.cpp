@@ -2,7 +2,7 @@
 // debug allocator itself. This executable defines malloc & co. (forwarding to glibc's
 // __libc_* functions) and counts the calls made while a window is open, around
 // allocations and frees that capture new stacks through a cold unwind-rule cache, insert
-// them in the depot, grow the side table and cycle the quarantine.
+// them in the depot, map new granules of the block table and cycle the quarantine.
 #include <zheap/debug_allocator.hpp>
 #include <zheap/page_allocator.hpp>
 

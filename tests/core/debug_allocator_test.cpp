@@ -182,16 +182,53 @@ TEST_F(DebugAllocatorTest, OverflowIsFoundAtFree) {
   EXPECT_TRUE(mentions(r.current, "first_free_here")) << joined(r.current);
 }
 
-TEST_F(DebugAllocatorTest, UnderflowIsFoundAtFreeAndTheSideTableSurvivesIt) {
+TEST_F(DebugAllocatorTest, UnderflowIsFoundAtFreeAndTheRecordInFrontSurvivesIt) {
   DebugAllocator debug(recorder.options());
   auto* p = static_cast<char*>(allocate_here(debug, 48));
-  std::memset(p - 16, 0, 16);  // the whole left redzone: in-band metadata would be gone
+  std::memset(p - 16, 0, 16);  // the whole left redzone; the record lies in front of it
   first_free_here(debug, p);
   ASSERT_EQ(recorder.errors.size(), 1u);
   EXPECT_EQ(recorder.errors[0].error.kind, DebugErrorKind::buffer_underflow);
   EXPECT_EQ(recorder.errors[0].error.offset, -1);
   EXPECT_EQ(recorder.errors[0].error.block_size, 48u);
+  EXPECT_TRUE(mentions(recorder.errors[0].allocation, "allocate_here")) << joined(recorder.errors[0].allocation);
   EXPECT_EQ(debug.live_blocks(), 0u);
+}
+
+// An underflow that runs on past the redzone into the block's record: the record can no
+// longer be trusted, so the block is reported (as an underflow, where the free or the
+// leak check meets it) and forgotten, never released with a size or base it no longer
+// knows; the allocator goes on working.
+TEST_F(DebugAllocatorTest, AnUnderflowIntoTheRecordIsReportedAndTheBlockForgotten) {
+  for (std::size_t redzone : {std::size_t{16}, std::size_t{0}}) {
+    recorder.errors.clear();
+    DebugOptions options;
+    options.redzone_size = redzone;
+    DebugAllocator debug(recorder.options(options));
+    auto* freed = static_cast<char*>(allocate_here(debug, 40));
+    auto* kept = static_cast<char*>(allocate_here(debug, 40));
+    std::memset(freed - redzone - 8, 0, redzone + 8);
+    std::memset(kept - redzone - 8, 0, redzone + 8);
+    first_free_here(debug, freed);
+    ASSERT_EQ(recorder.errors.size(), 1u) << redzone;
+    EXPECT_EQ(recorder.errors[0].error.kind, DebugErrorKind::buffer_underflow);
+    EXPECT_EQ(recorder.errors[0].error.offset, -1);
+    EXPECT_EQ(recorder.errors[0].error.block, freed);
+    EXPECT_TRUE(mentions(recorder.errors[0].current, "first_free_here")) << joined(recorder.errors[0].current);
+    EXPECT_EQ(debug.live_blocks(), 1u);
+    EXPECT_FALSE(debug.owns(freed));
+    // The other one, at the leak check.
+    const LeakReport report = debug.leak_check();
+    ASSERT_EQ(recorder.errors.size(), 2u);
+    EXPECT_EQ(recorder.errors[1].error.kind, DebugErrorKind::buffer_underflow);
+    EXPECT_EQ(recorder.errors[1].error.block, kept);
+    EXPECT_EQ(report.leaked_blocks(), 0u);
+    EXPECT_EQ(debug.live_blocks(), 0u);
+    void* fresh = allocate_here(debug, 40);
+    ASSERT_NE(fresh, nullptr);
+    debug.release(fresh, AllocationFamily::malloc);
+    EXPECT_EQ(recorder.errors.size(), 2u);
+  }
 }
 
 TEST_F(DebugAllocatorTest, OverflowIsFoundAtReallocAndAtLeakCheck) {
@@ -541,7 +578,7 @@ TEST_F(DebugAllocatorTest, ABlockInAnExitedThreadsBatchIsStillQuarantined) {
   EXPECT_EQ(debug.live_blocks(), 0u);
 }
 
-// A freed block's record leaves the side table for the quarantine (the thread's batch,
+// A freed block's record leaves the block table for the quarantine (the thread's batch,
 // then the ring): every check that needs it must find it there, with its stacks, once the
 // batch has moved on too.
 TEST_F(DebugAllocatorTest, AFreedBlockIsKnownInTheRingAfterItsBatchMovedOn) {

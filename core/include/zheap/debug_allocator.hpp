@@ -13,16 +13,19 @@
 //   it never returned (an interior pointer is named as such) and realloc of a freed block.
 // Then aborts, reports and goes on, or ignores, as DebugOptions says.
 //
-// Layout: each block comes from the backing allocator as [left redzone][user bytes]
-// [right redzone]; redzones hold a canary byte pattern. What a block is (size, alignment,
-// family, stack ids) lives apart from it, in memory of its own (mmap), so a buffer
-// underflow cannot rewrite it unnoticed: a live block's record in a side table keyed by
-// address, a freed block's in the quarantine, where it travels with the block (so the
-// table stays as small as the live set, and a block leaving needs no table lookup). Stacks are captured at every
+// Layout: each block comes from the backing allocator as [record][left redzone][user
+// bytes][right redzone]; redzones hold a canary byte pattern. A live block's record (size,
+// alignment, family, stack ids: 48 bytes) lies in front of its left redzone, sealed, so an
+// underflow that runs past the redzone is seen to have reached it (the block is then
+// reported and forgotten, never released with a record it cannot trust); which addresses
+// are live blocks is known apart, a bit per 16-byte granule, so a pointer that is none of
+// them is answered without reading the memory in front of it. A freed block's record
+// moves into the quarantine, where it travels with the block (a block leaving needs no
+// lookup). Stacks are captured at every
 // allocation and free (full depth, cached CFI unwinding) and stored once in a stack depot;
 // they are symbolized (function, file:line) only when a report is printed.
 // Thread safety: every member function may be called from any thread (sharded futex locks
-// for the side table, each shard on a cache line of its own with its live counts; the
+// by address for the live blocks, each shard on a cache line of its own with its live counts; the
 // quarantine is fed through per-thread batches that reach its shared ring 32 frees at a
 // time, so threads freeing together rarely meet on its lock; no lock is held while a
 // report is made).
@@ -230,7 +233,7 @@ class DebugAllocator {
   // Classifies the live blocks (LeakKind; the scan is described in
   // src/debug/leak_scan.hpp) and groups them by allocation stack and kind, then checks
   // every live block's redzones and every quarantined block's poison (reporting what is
-  // wrong). Frees nothing. Every side-table lock is held during the scan: other threads'
+  // wrong). Frees nothing. Every block-table lock is held during the scan: other threads'
   // allocations and frees wait for it. With scan_process_roots, the calling thread's
   // registers are roots; other threads' registers are not (they are not stopped).
   LeakReport leak_check(const LeakCheckOptions& options = {}) noexcept;

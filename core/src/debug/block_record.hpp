@@ -1,5 +1,5 @@
 // BlockRecord: what the debug allocator knows of one block (where it is, how it was
-// allocated and freed). A live block's record is in the side table (block_table.hpp); a
+// allocated and freed). A live block's record is in front of the block (block_table.hpp); a
 // quarantined block's travels with it in the quarantine (quarantine.hpp); a released
 // block has none.
 //
@@ -21,7 +21,7 @@ namespace zheap::debug {
 enum class BlockState : std::uint8_t { live, quarantined };
 
 struct BlockRecord {
-  std::uintptr_t address;  // first user byte; the table's key (0: empty slot)
+  std::uintptr_t address;  // first user byte
   std::size_t size;        // requested
   void* base;              // what the backing allocator (or the guard mapping) gave
   std::size_t base_len;    // also what the block counts for in the quarantine
@@ -34,11 +34,16 @@ struct BlockRecord {
   // thread_slot() of the thread the backing allocator gave `base` to: in a per-thread heap
   // such as smp, the thread whose free of it is local (see recycle_bins.hpp).
   std::uint8_t backing_thread;
+  std::uint8_t unused;
+  // kSeal while the record is in front of its block (block_table.hpp): the bytes nearest
+  // the left redzone, the first an underflow past the redzone overwrites.
+  std::uint16_t seal;
+  static constexpr std::uint16_t kSeal = 0x5EA1;
 
   std::size_t alignment() const noexcept { return std::size_t{1} << log2_alignment; }
 };
 static_assert(kThreadSlots <= 256, "backing_thread holds a thread slot in a byte");
-static_assert(sizeof(BlockRecord) == 48, "six words: keep the side table and the quarantine compact");
+static_assert(sizeof(BlockRecord) == 48, "six words: keep blocks and the quarantine compact");
 static_assert(static_cast<int>(BlockState{}) == static_cast<int>(BlockState::live), "a zeroed record is live");
 
 }  // namespace zheap::debug

@@ -1,22 +1,34 @@
-// BlockTable: the debug allocator's side table, live block address -> BlockRecord.
+// BlockTable: where the debug allocator finds a live block's record (block_record.hpp).
 //
-// Only live blocks: a freed block's record leaves the table for the quarantine, where it
-// travels with the block (quarantine.hpp), so the table stays as small as the live set
-// and hot in cache (with the quarantined ones in it too it was several MiB, and every
-// eviction's lookup a miss). Kept apart from the blocks (on mappings of its own) so that a
-// buffer underflow cannot rewrite what a block is. Sharded by address: kShards
-// open-addressing hash tables, each behind its own Mutex, each doubled when it is 70%
-// full (in place: its mapping extended with mremap and the records re-placed, see
-// grow()). Deletion shifts the probe chain back (no tombstones), so lookups stay short
-// however many blocks come and go.
-// Lock order: a shard lock comes first. Never another shard's with it, but a free adds the
-// block to the quarantine under it (a batch's lock, then the ring's), so that a racing
-// second free finds the block in one or the other; callers copy what they need and unlock
-// before reporting. Only lock_all() takes them all, in shard order (fork, and the leak
-// scan, which holds them so that no block is freed while it reads blocks).
+// In the block itself, just in front of its left redzone:
+//
+//   [padding to the alignment][record, 48 bytes][left redzone][user bytes][right redzone]
+//
+// at a fixed distance below the user address (header_offset(), the same for every block
+// of one allocator). Which addresses are live blocks is known apart from the blocks, in a
+// BlockStartMap (a byte per 16-byte granule): find() looks there first, so the memory in
+// front of a pointer is read only when that pointer is one of ours. A record in the block
+// shares its lines with the canaries the allocation writes and the free checks anyway;
+// in a hash table apart (before: open addressing, 64 shards) every allocation, free and
+// lookup touched a random line of a shared array, missed on it, and on larson the lines
+// bounced between cores (the table's probes were 15% of the containers workload's time
+// and the hash table's code 14-16% of larson's).
+//
+// An underflow that runs past the left redzone overwrites the record: every record is
+// sealed (BlockRecord::seal, next to the redzone, so it is the first thing such a write
+// hits), and the allocator checks intact() before it trusts one.
+//
+// Sharded by address into kShards locks, which order everything done to one address
+// (mark, record, unmark) and carry the live counts. Lock order: a shard lock comes first.
+// Never another shard's with it, but a free adds the block to the quarantine under it (a
+// batch's lock, then the ring's), so that a racing second free finds the block in one or
+// the other; callers copy what they need and unlock before reporting. Only lock_all()
+// takes them all, in shard order (fork, and the leak scan, which holds them so that no
+// block is freed while it reads blocks).
 #pragma once
 
 #include "debug/block_record.hpp"
+#include "debug/block_start_map.hpp"
 #include <zheap/mutex.hpp>
 
 #include <zheap/debug_allocator.hpp>
@@ -30,25 +42,19 @@ class BlockTable {
  public:
   static constexpr std::size_t kShards = 64;
 
-  // Two cache lines each: threads working on different shards do not take each other's
-  // lines away. The first is written on every lock and unlock; the second (where the
-  // array is) changes only when the shard grows, so prefetch() reads it without a miss
-  // although other cores take the lock all the time (with both in one line, that read
-  // missed whenever another core had taken the lock last: larson, 8 threads).
+  // A cache line each: threads working on different shards do not take each other's lines.
   struct alignas(64) Shard {
     Mutex lock;
     std::size_t used = 0;  // records
-    // The live blocks among them (a block freed with poison first is held in the
-    // table as quarantined for a moment, see DebugAllocator) and their requested bytes. Counted
+    // The live blocks among them (a block freed with poison first is held in the table as
+    // quarantined for a moment, see DebugAllocator) and their requested bytes. Counted
     // here, under the lock the caller holds anyway, rather than in atomics shared by all
     // threads (two more locked instructions per allocation and per free, each waiting for
     // the stores before it); written atomically so that live_totals() needs no lock.
     std::size_t live_blocks = 0;
     std::size_t live_bytes = 0;
-    alignas(64) BlockRecord* slots = nullptr;
-    std::size_t capacity = 0;  // a power of two, or 0 before the first insert
   };
-  static_assert(sizeof(Shard) == 128, "the lock's line and the array's line");
+  static_assert(sizeof(Shard) == 64, "one line a shard");
 
   // Counts blocks that become live (+) or stop being live (-) in `shard`; its lock held.
   static void add_live(Shard& shard, std::ptrdiff_t blocks, std::ptrdiff_t bytes) noexcept {
@@ -60,50 +66,70 @@ class BlockTable {
   std::size_t live_blocks() const noexcept;
   std::size_t live_bytes() const noexcept;
 
-  constexpr BlockTable() noexcept = default;
-  ~BlockTable();
+  // How far below its block's user address a record lies: the record and a left redzone
+  // of `redzone` bytes rounded up to 16, so that records and user addresses stay 16-byte
+  // aligned.
+  static constexpr std::size_t header_offset_for(std::size_t redzone) noexcept {
+    return sizeof(BlockRecord) + ((redzone + 15) & ~std::size_t{15});
+  }
+
+  explicit constexpr BlockTable(std::size_t header_offset) noexcept : header_offset_(header_offset) {}
   BlockTable(const BlockTable&) = delete;
   BlockTable& operator=(const BlockTable&) = delete;
 
+  std::size_t header_offset() const noexcept { return header_offset_; }
+
   Shard& shard_for(std::uintptr_t address) noexcept;
 
-  // A hint, no lock needed: starts loading the slot where `address` would be found, so
-  // that the caller can do other work (capture a stack) while the cache miss is served.
-  // The table is large and the slot cold: the miss was most of a lookup's time.
-  void prefetch(std::uintptr_t address) noexcept;
-
-  // The following take the shard whose lock the caller holds.
-  BlockRecord* find(Shard& shard, std::uintptr_t address) noexcept;
-  // false when the table could not grow (out of memory). `record.address` must not be
-  // in the table already.
-  bool insert(Shard& shard, const BlockRecord& record) noexcept;
-  // `record` points into the shard (from find()); other pointers into it become stale.
-  void erase(Shard& shard, BlockRecord* record) noexcept;
-
-  // Calls visit(record) for every record, one shard locked at a time; visit may change
-  // the record's contents but not its address, and must not take a shard lock.
-  template <class Visit>
-  void for_each(Visit&& visit) noexcept {
-    for (Shard& shard : shards_) {
-      MutexLock guard(shard.lock);
-      for (std::size_t i = 0; i < shard.capacity; ++i)
-        if (shard.slots[i].address != 0) visit(shard.slots[i]);
-    }
+  // A hint, no lock needed: starts loading the record's line and the map's byte for
+  // `address`, so that the caller can do other work (capture a stack) meanwhile.
+  void prefetch(std::uintptr_t address) const noexcept {
+    __builtin_prefetch(reinterpret_cast<const char*>(address - header_offset_), 1);
+    starts_.prefetch(address);
   }
 
-  // The same with every shard lock already held by the caller (lock_all()).
+  // Whether the record `find` returned for `address` can be trusted: its seal and its
+  // address are as insert() wrote them (an underflow past the left redzone breaks them).
+  static bool intact(const BlockRecord& record, std::uintptr_t address) noexcept {
+    return record.address == address && record.seal == BlockRecord::kSeal;
+  }
+
+  // The following take the shard whose lock the caller holds.
+  // The record in front of the live (or being freed) block at `address`, or nullptr when
+  // `address` is none; check intact() before reading it.
+  BlockRecord* find(Shard& shard, std::uintptr_t address) noexcept {
+    (void)shard;
+    return starts_.marked(address) ? record_at(address) : nullptr;
+  }
+  // Writes `record` in front of its block (record.address, 16-byte aligned, with
+  // header_offset() bytes of the block below it) and marks the address live; false when
+  // the map cannot take it (out of memory, or an address beyond 47 bits).
+  bool insert(Shard& shard, const BlockRecord& record) noexcept;
+  // Forgets the block whose record find() returned (whether intact or not), and wipes the
+  // record so that no stale copy of it lingers in the block's memory.
+  void erase(Shard& shard, BlockRecord* record) noexcept;
+
+  // visit(record, address) for every block, in address order, every shard lock held by
+  // the caller; the record may be damaged (check intact()); visit may change its contents
+  // but must not erase it.
   template <class Visit>
   void for_each_while_locked(Visit&& visit) noexcept {
-    for (Shard& shard : shards_)
-      for (std::size_t i = 0; i < shard.capacity; ++i)
-        if (shard.slots[i].address != 0) visit(shard.slots[i]);
+    starts_.for_each_marked([&](std::uintptr_t address) { visit(*record_at(address), address); });
+  }
+  // The same, taking every shard lock for the walk.
+  template <class Visit>
+  void for_each(Visit&& visit) noexcept {
+    lock_all();
+    for_each_while_locked(visit);
+    unlock_all();
   }
   // Records in all shards; every shard lock held by the caller.
   std::size_t size_while_locked() const noexcept;
-  // The table's own mappings (the shard arrays: every block's address is in them, so a
-  // leak scan must not take them for roots), at most `max` into `out`; every shard lock
-  // held by the caller. Returns how many there are (kShards at most).
-  std::size_t mappings_while_locked(AddressRange* out, std::size_t max) const noexcept;
+  // The table's own mappings (the start map's; they hold no addresses, so a leak scan
+  // need not read them), at most `max` into `out`. Returns how many there are.
+  std::size_t mappings_while_locked(AddressRange* out, std::size_t max) const noexcept {
+    return starts_.mappings(out, max);
+  }
 
   // For fork() and the leak scan: every shard lock, in shard order, and back.
   void lock_all() noexcept {
@@ -113,17 +139,17 @@ class BlockTable {
     for (Shard& shard : shards_) shard.lock.unlock();
   }
 
-  // The record of the block whose user bytes [address, address + size) contain
+  // The intact record of the block whose user bytes [address, address + size) contain
   // `address`, copied into *out; false when none. Scans everything: for error paths.
   bool find_containing(std::uintptr_t address, BlockRecord* out) noexcept;
 
  private:
-  bool grow(Shard& shard) noexcept;
-  bool rehash_into_new_mapping(Shard& shard, BlockRecord* from, std::size_t from_capacity,
-                               std::size_t new_capacity) noexcept;
-  static void publish(Shard& shard, BlockRecord* slots, std::size_t capacity) noexcept;
-  static void repair_probe_chains(BlockRecord* slots, std::size_t capacity) noexcept;
+  BlockRecord* record_at(std::uintptr_t address) const noexcept {
+    return reinterpret_cast<BlockRecord*>(address - header_offset_);
+  }
 
+  const std::size_t header_offset_;
+  BlockStartMap starts_;
   Shard shards_[kShards];
 };
 

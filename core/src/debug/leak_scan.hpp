@@ -8,10 +8,12 @@
 // readable, writable, private mapping (the globals and .bss of every loaded object, the
 // brk heap, thread stacks with their static TLS, other anonymous memory), except
 //   - LeakCheckOptions::not_roots (the backing allocator's region in the shim);
-//   - every tracked block's backing memory, live or quarantined ([base, base + base_len)):
-//     a block is scanned only once it is reached;
-//   - `never_roots`: the allocator's own bookkeeping (the block table's shard arrays hold
-//     every block's address; the quarantine ring; the snapshot and this scan's arrays);
+//   - every tracked block's backing memory, live or quarantined ([base, base + base_len),
+//     the record in front of it included, which holds its address): a block is scanned
+//     only once it is reached, and then only its user bytes;
+//   - `never_roots`: the allocator's own bookkeeping (the block table's start map; the
+//     quarantine ring, which holds freed blocks' addresses; the snapshot and this scan's
+//     arrays);
 //   - [vvar], [vsyscall] and device mappings (/dev/..., reading them can have effects);
 //   - the calling thread's stack below `stack_start`: the scanner's own frames, which hold
 //     block addresses. From stack_start up (the caller's frames) it is scanned.

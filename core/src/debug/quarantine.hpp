@@ -6,7 +6,7 @@
 // instead of a silent read of someone else's data.
 //
 // An entry is the block's whole record (block_record.hpp, 48 bytes), moved here from the
-// side table when the block is freed: the table then holds only live blocks and stays
+// block table when the block is freed: the table then holds only live blocks and stays
 // small, and a block leaving is checked and released from its entry alone, read in FIFO
 // order from sequential memory, with no table lookup. The few paths that must know about
 // a freed block (a double free, realloc of a freed pointer, an interior pointer, the
@@ -28,7 +28,7 @@
 // Thread safety: every member may be called from any thread. Lock order: a batch's lock,
 // then the ring's (an entry moves from a batch to the ring under both, so that a search
 // that looks at the batches, then the ring, never misses it); the debug allocator adds
-// to a batch under a side-table shard lock, which comes before both. Nothing is reported
+// to a batch under a block-table shard lock, which comes before both. Nothing is reported
 // or released under these locks: what leaves is copied out and handed to the caller.
 #pragma once
 
