@@ -87,13 +87,13 @@ TEST(BlockStartMap, ThreadsMarkingInOneNewLeafAtOnceLoseNothing) {
     BlockStartMap map;
     constexpr int kThreads = 8;
     constexpr std::uintptr_t kPerThread = 64;  // granules: one word
-    const std::uintptr_t leaf = 11 * kGiB;
+    constexpr std::uintptr_t kLeaf = 11 * kGiB;
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
-      threads.emplace_back([&map, leaf, t] {
+      threads.emplace_back([&map, t] {
         // Threads 0 and 1 take the leaf's first and last words, the rest words between.
         const std::uintptr_t word = t == 0 ? 0 : t == 1 ? kGiB - 1024 : static_cast<std::uintptr_t>(t) * 4096 * 1024;
-        for (std::uintptr_t g = 0; g < kPerThread; ++g) ASSERT_TRUE(map.mark(leaf + word + g * 16));
+        for (std::uintptr_t g = 0; g < kPerThread; ++g) ASSERT_TRUE(map.mark(kLeaf + word + g * 16));
       });
     }
     for (std::thread& thread : threads) thread.join();
