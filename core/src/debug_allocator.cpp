@@ -612,7 +612,7 @@ struct DebugAllocator::Impl {
     });
     // Memory of ours that is no root: the start map (no addresses in it, only time to
     // read), the quarantine ring, this object, the snapshot, the stack depot, the walk memos.
-    constexpr std::size_t kMapRanges = 32;
+    constexpr std::size_t kMapRanges = 64;  // the map's root and leaves: one per GiB of address space blocks are in
     AddressRange never_roots[kMapRanges + 9];
     std::size_t roots_skipped = std::min(blocks.mappings_while_locked(never_roots, kMapRanges), kMapRanges);
     const auto range_of = [](const void* begin, std::size_t bytes) {
