@@ -108,6 +108,12 @@ class BlockTable {
   // Forgets the block whose record find() returned (whether intact or not), and wipes the
   // record so that no stale copy of it lingers in the block's memory.
   void erase(Shard& shard, BlockRecord* record) noexcept;
+  // Erases a live block whose record is not intact(), counting it out of the live blocks
+  // (its bytes stay counted: its size is lost with its record).
+  void forget_damaged(Shard& shard, BlockRecord* record) noexcept {
+    add_live(shard, -1, 0);
+    erase(shard, record);
+  }
 
   // visit(record, address) for every block, in address order, every shard lock held by
   // the caller; the record may be damaged (check intact()); visit may change its contents
