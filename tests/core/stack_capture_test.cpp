@@ -508,9 +508,10 @@ TEST(StackCaptureAt, AFallbackStillStartsAtTheSite) {
 }
 
 
-// ---- capture_stack_id(): the id of the stack at a call site. A series of captures that
-// repeats itself reuses the previous capture's id, without walking or interning; it must
-// never do so for a stack that differs anywhere, however far out.
+// ---- capture_stack_id(): the id of the stack at a call site. A capture that a recent one
+// of its series would give again (the same start, the same stack words) reuses that
+// capture's id, without walking or interning; it must never do so for a stack that
+// differs anywhere, however far out.
 
 struct IdContext {
   CaptureSeries series;
@@ -584,7 +585,7 @@ std::vector<std::uintptr_t> reference_from_site(const SiteId& out, std::size_t m
   return {begin, begin + std::min(available, max)};
 }
 
-TEST(StackCaptureId, ReusedOnlyWhileTheSeriesRepeatsItsStack) {
+TEST(StackCaptureId, ReusedForARecentStackAndNeverForAnother) {
   StackDepot depot;
   RecentStacks stacks(depot);
   const IdContext context{CaptureSeries::allocations, &stacks, 30};
@@ -607,10 +608,48 @@ TEST(StackCaptureId, ReusedOnlyWhileTheSeriesRepeatsItsStack) {
     reused += out.reused;
   }
   EXPECT_NE(id_of[0], id_of[1]);
-  // In each run of one path, every capture after the first reuses the id (the second
-  // finds the first again by walking it whole, the next ones without walking): 3 in
-  // "aaaa" and in "bbbb", 1 in the closing "aa" and "bb"; none in "abababa".
-  EXPECT_EQ(reused, 8u);
+  // Both stacks start at the same site, stack pointer included, and part only at the
+  // return address into the outer caller: every capture after the first of each path
+  // finds its own among the recent ones (16 of 18), and none takes the other's id (the
+  // frames and ids above).
+  EXPECT_EQ(reused, 16u);
+}
+
+// The same paths as outer_id_a/_b with `depth` frames of inner_id(): a stack for each
+// depth and caller, its site's stack pointer shared by the two callers at one depth.
+__attribute__((noinline)) void outer_id_deep_a(int depth, const IdContext& context, SiteId* out) {
+  inner_id(depth, context, out);
+  __asm__ volatile("" ::: "memory");
+}
+__attribute__((noinline)) void outer_id_deep_b(int depth, const IdContext& context, SiteId* out) {
+  inner_id(depth, context, out);
+  __asm__ volatile("nop" ::: "memory");
+}
+
+TEST(StackCaptureId, MoreStacksThanTheRecentOnesStayExact) {
+  // 48 stacks in a cycle, three times round: more than the series keeps, so they replace
+  // one another, and one start has two stacks. Every capture must still get its own
+  // stack's id, whether it was found among the recent ones or walked again.
+  StackDepot depot;
+  RecentStacks stacks(depot);
+  const IdContext context{CaptureSeries::allocations, &stacks, 30};
+  constexpr int kDepths = 24;
+  StackId id_of[kDepths][2] = {};
+  NO_UNROLL
+  for (int round = 0; round < 3; ++round) {
+    NO_UNROLL
+    for (int depth = 0; depth < kDepths; ++depth) {
+      NO_UNROLL
+      for (int caller = 0; caller < 2; ++caller) {
+        SiteId out;
+        (caller == 0 ? outer_id_deep_a : outer_id_deep_b)(depth, context, &out);
+        ASSERT_EQ(frames_of(depot, out.id), reference_from_site(out, 30)) << "depth " << depth << " caller " << caller;
+        StackId& expected = id_of[depth][caller];
+        if (expected == kNoStack) expected = out.id;
+        EXPECT_EQ(out.id, expected) << "depth " << depth << " caller " << caller;
+      }
+    }
+  }
 }
 
 TEST(StackCaptureId, EachSeriesRepeatsItselfWhileTheyAlternate) {
