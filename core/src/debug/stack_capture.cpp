@@ -158,7 +158,7 @@ constexpr std::size_t kRecentRules = 256;
 // Words checked per capture: 30 frames' return addresses (the default depth) and room for
 // rbp values. A capture that reads more is not kept (deeper stack_depth settings walk).
 constexpr std::size_t kRecentCaptureWords = 40;
-// How many a series keeps, any one replacing the least recently used. Not in sets by
+// How many a series keeps, a new one replacing the oldest. Not in sets by
 // their start: the stacks that start at one site (the program's allocation wrapper at one
 // depth) differ only further out, sqlite's cycle has 16 of them at one site, and sets of
 // 8 filled up whenever two busy sites shared one (83% found instead of 99.9%, by where
@@ -187,15 +187,13 @@ struct SeriesMemo {
   std::uint8_t previous = 0;  // which buffer holds the previous capture
   std::uint32_t previous_count = 0;
   const MemoFrame* window = frames[0];  // the previous capture: previous_count steps of that buffer
-  std::uint32_t clock = 0;              // counts the recent captures' uses
+  std::uint8_t next_replaced = 0;       // the recent capture that the next one replaces
   const RecentStacks* ids_from = nullptr;  // the recent captures' ids are this one's
   MemoFrame frames[2][kMemoFrames]{};
-  // Each recent capture's start, mixed (recent_capture_tag()), and the series' clock at
-  // its last use, dense: a lookup compares the tags (one line, four vector compares), and
-  // reads an entry (about half a KiB) only where its tag is the start's. Tag 0: an empty
-  // entry.
+  // Each recent capture's start, mixed (recent_capture_tag()), dense: a lookup compares
+  // the tags (one line, four vector compares), and reads an entry (about half a KiB) only
+  // where its tag is the start's. Tag 0: an empty entry.
   alignas(64) std::uint16_t recent_tags[kRecentCaptures]{};
-  std::uint32_t recent_used[kRecentCaptures]{};
   RecentCapture recent[kRecentCaptures]{};
 };
 
@@ -404,25 +402,32 @@ class MemoLease {
   // more words than an entry holds.
   void remember(const CallSite& site, std::size_t max, const std::uintptr_t* frames, std::size_t count, StackId id,
                 const RecentStacks& stacks) noexcept {
-    if (memo_ == nullptr || !committed_ || id == kNoStack || count == 0) return;
+    // Deeper walks are never kept, so the memo (kMemoFrames steps) holds every step.
+    static_assert(kRecentCaptureWords < kMemoFrames);
+    if (memo_ == nullptr || !committed_ || id == kNoStack || count == 0 || max > kRecentCaptureWords) return;
     SeriesMemo& series = *series_;
     const MemoFrame* const steps = in_place_count_ != 0 ? series.frames[series.previous] + in_place_base_ : fresh_;
     const std::size_t step_count = in_place_count_ != 0 ? in_place_count_ : fresh_count_;
-    // Each step's pc is a frame, and a walk that stopped at `max` took one frame more, read
-    // by the last step; any other walk ended at its last step.
+    // A step per frame (its pc), and a walk that stopped at `max` took one frame more,
+    // read by the last step; any other walk ended at its last step.
     if (step_count == 0 || (count != step_count && !(count == max && count == step_count + 1))) return;
-    for (std::size_t i = 0; i < step_count; ++i)
-      if (steps[i].pc != frames[i]) return;
-    if (steps[0].sp != site.stack_pointer) return;
 
-    std::uint32_t offset[kRecentCaptureWords];
-    std::uintptr_t expected[kRecentCaptureWords];
+    if (series.ids_from != &stacks) {
+      forget_recent_captures(series);
+      series.ids_from = &stacks;
+    }
+    // The oldest entry is replaced (first in, first out: on logged captures of sqlite and
+    // cc1plus it finds within 1% of what the least recently used would, with no
+    // bookkeeping on a hit). Written in place, its tag set last: until then it is empty.
+    const std::size_t replaced = series.next_replaced;
+    series.next_replaced = static_cast<std::uint8_t>((replaced + 1) % kRecentCaptures);
+    series.recent_tags[replaced] = 0;
+    RecentCapture& entry = series.recent[replaced];
     std::size_t words = 0;
     const auto check = [&](std::uintptr_t address, std::uintptr_t value) {
-      if (words == kRecentCaptureWords || address < site.stack_pointer || address - site.stack_pointer > UINT32_MAX)
-        return false;
-      offset[words] = static_cast<std::uint32_t>(address - site.stack_pointer);
-      expected[words] = value;
+      if (words == kRecentCaptureWords || address - site.stack_pointer > UINT32_MAX) return false;
+      entry.offset[words] = static_cast<std::uint32_t>(address - site.stack_pointer);
+      entry.expected[words] = value;
       ++words;
       return true;
     };
@@ -442,32 +447,14 @@ class MemoLease {
       const std::uintptr_t read = i + 1 < step_count ? steps[i + 1].pc : (count == max ? frames[count - 1] : 0);
       if (!check((step.cfa_and_flag & ~kCfaFromRbp) - 8, read)) return;
     }
-
-    if (series.ids_from != &stacks) {
-      forget_recent_captures(series);
-      series.ids_from = &stacks;
-    }
-    std::size_t replaced = 0;  // an empty entry, else the least recently used
-    for (std::size_t i = 0; i < kRecentCaptures; ++i) {
-      if (series.recent_tags[i] == 0) {
-        replaced = i;
-        break;
-      }
-      if (series.recent_used[i] < series.recent_used[replaced]) replaced = i;
-    }
+    entry.pc = site.return_address;
+    entry.sp = site.stack_pointer;
+    entry.rbp = site.frame_pointer;
+    entry.id = id;
+    entry.max = static_cast<std::uint16_t>(max);
+    entry.words = static_cast<std::uint8_t>(words);
+    entry.rbp_matters = rbp_matters;
     series.recent_tags[replaced] = recent_capture_tag(site.return_address, site.stack_pointer);
-    series.recent_used[replaced] = ++series.clock;
-    RecentCapture* const entry = &series.recent[replaced];
-    entry->pc = site.return_address;
-    entry->sp = site.stack_pointer;
-    entry->rbp = site.frame_pointer;
-    entry->id = id;
-    entry->max = static_cast<std::uint16_t>(max);
-    entry->words = static_cast<std::uint8_t>(words);
-    entry->rbp_matters = rbp_matters;
-    // Only the words in use are copied: most stacks are far shorter than an entry's room.
-    std::memcpy(entry->offset, offset, words * sizeof offset[0]);
-    std::memcpy(entry->expected, expected, words * sizeof expected[0]);
   }
 
  private:
@@ -513,7 +500,6 @@ StackId recent_capture_id(const CallSite& site, std::size_t max, CaptureSeries s
                capture.expected[word])
       ++word;
     if (word != capture.words) continue;  // the same start, another stack further out
-    recent.recent_used[i] = ++recent.clock;
     count_reuse(memo);
     return capture.id;
   }

@@ -68,7 +68,7 @@ inline constexpr std::size_t kCaptureSeries = 2;
 // a capture that starts where one of them did and finds those words unchanged is that
 // capture's stack again, and takes its id without walking or interning (a program's
 // allocations cycle through a few dozen stacks: 99.9% of sqlite's captures). Others are
-// walked and interned, and replace the least recently used.
+// walked and interned, and replace the oldest.
 StackId capture_stack_id(const CallSite& site, std::size_t max, CaptureSeries series, RecentStacks& stacks) noexcept;
 
 // The same stack, always through libgcc's _Unwind_Backtrace: the fallback, and the
