@@ -397,9 +397,9 @@ class MemoLease {
 
   // Keeps the committed capture, whose id in `stacks` is `id`, among the series' recent
   // ones: the words its walk read, replayed from its steps (see RecentCapture). The walk
-  // started at `site` with `max` and gave `frames` (`count` of them). Not kept when the
-  // steps do not replay to those frames (a walk deeper than the memo records) or read
-  // more words than an entry holds.
+  // started at `site` with `max` and gave `frames` (`count` of them). Not kept when it
+  // may read more words than an entry holds (a deeper `max`), when its steps do not
+  // account for its frames, or when a word lies outside the 4 GiB above the start.
   void remember(const CallSite& site, std::size_t max, const std::uintptr_t* frames, std::size_t count, StackId id,
                 const RecentStacks& stacks) noexcept {
     // Deeper walks are never kept, so the memo (kMemoFrames steps) holds every step.
