@@ -653,9 +653,8 @@ TEST(StackCaptureId, MoreStacksThanTheRecentOnesStayExact) {
 }
 
 TEST(StackCaptureId, EachSeriesRepeatsItselfWhileTheyAlternate) {
-  // A program's allocations from one path and frees from another, in turn: each
-  // series follows its own previous capture, so after the first two rounds every
-  // capture reuses its id.
+  // A program's allocations from one path and frees from another, in turn: each series
+  // keeps its own recent captures, so after the first round every capture reuses its id.
   StackDepot depot;
   RecentStacks stacks(depot);
   const IdContext allocations{CaptureSeries::allocations, &stacks, 30};
