@@ -652,6 +652,27 @@ TEST(StackCaptureId, MoreStacksThanTheRecentOnesStayExact) {
   }
 }
 
+TEST(StackCaptureId, AnotherRecentStacksAtTheSameAddressGetsNoStaleId) {
+  // A RecentStacks made where another was, in front of another depot (as tests make
+  // them): the recent captures hold the first one's ids, which mean other stacks (or
+  // nothing) in the second depot. Each round's depot first holds a stack of its own, so
+  // the path's id differs from round to round.
+  NO_UNROLL
+  for (int round = 0; round < 3; ++round) {
+    StackDepot depot;
+    const std::uintptr_t others[] = {0x1000, 0x2000, 0x3000};
+    for (int i = 0; i < round; ++i) ASSERT_NE(depot.insert({others, others + 1 + i}), kNoStack);
+    RecentStacks stacks(depot);
+    const IdContext context{CaptureSeries::allocations, &stacks, 30};
+    NO_UNROLL
+    for (int capture = 0; capture < 2; ++capture) {
+      SiteId out;
+      outer_id_a(context, &out);
+      EXPECT_EQ(frames_of(depot, out.id), reference_from_site(out, 30)) << "round " << round;
+    }
+  }
+}
+
 TEST(StackCaptureId, EachSeriesRepeatsItselfWhileTheyAlternate) {
   // A program's allocations from one path and frees from another, in turn: each series
   // keeps its own recent captures, so after the first round every capture reuses its id.

@@ -1,5 +1,6 @@
 #include "debug/recent_stacks.hpp"
 
+#include <atomic>
 #include <bit>
 #include <cstring>
 
@@ -57,6 +58,11 @@ bool same_frames(const std::uintptr_t* a, const std::uintptr_t* b, std::size_t c
 }  // namespace
 
 RecentStacks& recent_stacks() noexcept { return process_recent_stacks; }
+
+RecentStacks::RecentStacks(StackDepot& depot) noexcept : depot_(&depot) {
+  constinit static std::atomic<std::uint64_t> last_serial{0};
+  serial_ = last_serial.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 
 StackId RecentStacks::intern(std::span<const std::uintptr_t> frames) noexcept {
   const std::size_t slot = exclusive_thread_slot();

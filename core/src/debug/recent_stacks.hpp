@@ -35,13 +35,18 @@ class RecentStacks {
 
   // In front of `depot`; with none, of stack_depot() (the process's instance).
   constexpr RecentStacks() noexcept = default;
-  constexpr explicit RecentStacks(StackDepot& depot) noexcept : depot_(&depot) {}
+  explicit RecentStacks(StackDepot& depot) noexcept;
   RecentStacks(const RecentStacks&) = delete;
   RecentStacks& operator=(const RecentStacks&) = delete;
 
   // The depot's id of `frames` (StackDepot::insert()'s answer), from the calling
   // thread's cache when it has this stack.
   StackId intern(std::span<const std::uintptr_t> frames) noexcept;
+
+  // Tells this instance's ids from another's, also from one's that lived at the same
+  // address before (tests make them on the stack, with depots of their own): 0 for the
+  // process's, a number of its own for each one made with a depot.
+  std::uint64_t serial() const noexcept { return serial_; }
 
  private:
   struct Entry {
@@ -57,6 +62,7 @@ class RecentStacks {
   StackDepot& depot() noexcept { return depot_ != nullptr ? *depot_ : stack_depot(); }
 
   StackDepot* depot_ = nullptr;
+  std::uint64_t serial_ = 0;
   Cache caches_[kThreadSlots];
 };
 

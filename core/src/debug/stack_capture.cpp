@@ -188,7 +188,7 @@ struct SeriesMemo {
   std::uint32_t previous_count = 0;
   const MemoFrame* window = frames[0];  // the previous capture: previous_count steps of that buffer
   std::uint8_t next_replaced = 0;       // the recent capture that the next one replaces
-  const RecentStacks* ids_from = nullptr;  // the recent captures' ids are this one's
+  std::uint64_t ids_from = 0;           // the RecentStacks::serial() whose ids the recent captures hold
   MemoFrame frames[2][kMemoFrames]{};
   // Each recent capture's start, mixed (recent_capture_tag()), dense: a lookup compares
   // the tags (one line, four vector compares), and reads an entry (about half a KiB) only
@@ -412,9 +412,9 @@ class MemoLease {
     // read by the last step; any other walk ended at its last step.
     if (step_count == 0 || (count != step_count && !(count == max && count == step_count + 1))) return;
 
-    if (series.ids_from != &stacks) {
+    if (series.ids_from != stacks.serial()) {
       forget_recent_captures(series);
-      series.ids_from = &stacks;
+      series.ids_from = stacks.serial();
     }
     // The oldest entry is replaced (first in, first out: on logged captures of sqlite and
     // cc1plus it finds within 1% of what the least recently used would, with no
@@ -486,7 +486,7 @@ StackId recent_capture_id(const CallSite& site, std::size_t max, CaptureSeries s
   SelfLease lease;
   if (!lease.take(memo.busy) || memo.generation != frame_rule_cache().generation()) return kNoStack;
   SeriesMemo& recent = memo.series[static_cast<std::size_t>(series)];
-  if (recent.ids_from != &stacks) return kNoStack;
+  if (recent.ids_from != stacks.serial()) return kNoStack;
   for (std::uint32_t matches = recent_captures_tagged(recent, recent_capture_tag(site.return_address, site.stack_pointer));
        matches != 0; matches &= matches - 1) {
     const auto i = static_cast<std::size_t>(std::countr_zero(matches));
