@@ -12,25 +12,26 @@ BlockStartMap::~BlockStartMap() {
   os::unmap(root, sizeof(Root));
 }
 
-BlockStartMap::Root* BlockStartMap::root_or_map() noexcept {
-  Root* root = root_.load(std::memory_order_acquire);
-  if (root != nullptr) return root;
-  auto* fresh = static_cast<Root*>(os::map(sizeof(Root)));  // zero-filled: no leaves
+namespace {
+// What `slot` points to, or, when it is null, a fresh zero-filled mapping of `bytes`
+// published there with compare-and-swap (a thread that loses the race unmaps its own and
+// takes the winner's); null when none can be mapped.
+template <class T>
+T* published_or_mapped(std::atomic<T*>& slot, std::size_t bytes) noexcept {
+  T* current = slot.load(std::memory_order_acquire);
+  if (current != nullptr) return current;
+  auto* fresh = static_cast<T*>(os::map(bytes));
   if (fresh == nullptr) return nullptr;
-  if (root_.compare_exchange_strong(root, fresh, std::memory_order_acq_rel, std::memory_order_acquire)) return fresh;
-  os::unmap(fresh, sizeof(Root));  // another thread's came first
-  return root;
+  if (slot.compare_exchange_strong(current, fresh, std::memory_order_acq_rel, std::memory_order_acquire)) return fresh;
+  os::unmap(fresh, bytes);
+  return current;
 }
+}  // namespace
+
+BlockStartMap::Root* BlockStartMap::root_or_map() noexcept { return published_or_mapped(root_, sizeof(Root)); }
 
 std::uint64_t* BlockStartMap::leaf_or_map(Root* root, std::size_t index) noexcept {
-  std::uint64_t* leaf = root->leaves[index].load(std::memory_order_acquire);
-  if (leaf != nullptr) return leaf;
-  auto* fresh = static_cast<std::uint64_t*>(os::map(kLeafBytes));
-  if (fresh == nullptr) return nullptr;
-  if (root->leaves[index].compare_exchange_strong(leaf, fresh, std::memory_order_acq_rel, std::memory_order_acquire))
-    return fresh;
-  os::unmap(fresh, kLeafBytes);  // another thread's came first
-  return leaf;
+  return published_or_mapped(root->leaves[index], kLeafBytes);
 }
 
 bool BlockStartMap::mark(std::uintptr_t address) noexcept {

@@ -6,7 +6,7 @@
 //
 // at a fixed distance below the user address (header_offset(), the same for every block
 // of one allocator). Which addresses are live blocks is known apart from the blocks, in a
-// BlockStartMap (a byte per 16-byte granule): find() looks there first, so the memory in
+// BlockStartMap (a bit per 16-byte granule): find() looks there first, so the memory in
 // front of a pointer is read only when that pointer is one of ours. A record in the block
 // shares its lines with the canaries the allocation writes and the free checks anyway;
 // in a hash table apart (before: open addressing, 64 shards) every allocation, free and
