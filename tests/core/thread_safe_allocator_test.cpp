@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -36,6 +39,34 @@ TEST(Mutex, TryLockFailsWhileHeld) {
   mutex.unlock();
   EXPECT_TRUE(mutex.try_lock());
   mutex.unlock();
+}
+
+// While the process has one thread, lock and unlock are plain stores (mutex.hpp). A lock
+// taken so must still exclude a thread created while it is held, and its release (by
+// then in a process with two threads) must wake that thread if it sleeps. Run in a
+// process of its own (a threadsafe death test re-executes the binary for it alone): this
+// one has made threads already, and the flag never comes back.
+void take_plainly_then_hand_over() {
+  if (!zheap::process_is_single_threaded()) std::_Exit(2);  // the fast path is not reached
+  zheap::Mutex mutex;
+  mutex.lock();
+  std::atomic<bool> entered{false};
+  std::thread other([&] {
+    zheap::MutexLock lock(mutex);
+    entered.store(true);
+  });
+  if (zheap::process_is_single_threaded()) std::_Exit(3);  // pthread_create cleared the flag
+  // Long enough for the other thread to spin out and sleep on the futex.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (entered.load()) std::_Exit(4);  // the plain lock did not exclude it
+  mutex.unlock();
+  other.join();  // hangs (the test times out) if the release did not wake it
+  std::_Exit(entered.load() ? 0 : 5);
+}
+
+TEST(Mutex, APlainLockTakenAloneExcludesAThreadCreatedWhileItIsHeld) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(take_plainly_then_hand_over(), ::testing::ExitedWithCode(0), "");
 }
 
 constinit zheap::Mutex global_mutex;  // constexpr-constructible: no static constructor

@@ -8,12 +8,36 @@
 //
 // States (Drepper, "Futexes are tricky", mutex 3): 0 unlocked, 1 locked with no
 // waiter, 2 locked and someone may be sleeping (unlock must wake).
+//
+// While the process has one thread, lock and unlock are plain loads and stores, as glibc's
+// malloc does (SINGLE_THREAD_P): a locked instruction costs about 40 cycles here (16 ns a
+// lock and unlock on the development machine), and the debug allocator takes three such
+// locks per malloc and free. Safe because nothing can contend: glibc clears
+// __libc_single_threaded in pthread_create before the second thread exists, in the thread
+// that creates it (which holds none of our locks then: no zheap code creates threads),
+// and sets it again only in a fork child, which has one thread. A lock taken plainly and
+// released after the process gained threads is released by the exchange, which finds no
+// sleeper or wakes one, as it must.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#define ZHEAP_KNOWS_SINGLE_THREADED 1
+#endif
+
 namespace zheap {
+
+// Whether the calling thread is the only one in the process (false when unknown).
+inline bool process_is_single_threaded() noexcept {
+#ifdef ZHEAP_KNOWS_SINGLE_THREADED
+  return __libc_single_threaded != 0;
+#else
+  return false;
+#endif
+}
 
 class Mutex {
  public:
@@ -22,6 +46,11 @@ class Mutex {
   Mutex& operator=(const Mutex&) = delete;
 
   void lock() noexcept {
+    if (process_is_single_threaded() && state_.load(std::memory_order_relaxed) == 0) {
+      state_.store(1, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // the state, then the section
+      return;
+    }
     std::uint32_t expected = 0;
     if (state_.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed)) return;
     lock_contended();
@@ -31,6 +60,11 @@ class Mutex {
     return state_.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed);
   }
   void unlock() noexcept {
+    if (process_is_single_threaded()) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);  // the section, then the state
+      state_.store(0, std::memory_order_relaxed);
+      return;
+    }
     if (state_.exchange(0, std::memory_order_release) == 2) wake_one();
   }
 
