@@ -74,11 +74,16 @@ class Quarantine {
   // must leave now (the oldest, past the limit; or the batch itself when the ring cannot
   // be mapped) to `evicted` (room for kMaxEvicted) and returns how many; when that is
   // kMaxEvicted, pop_excess() may have more.
+  // Bits of one byte: as three bools, GCC kept them across the batch's unlock as three
+  // byte stores on the stack and returned them through one 16-bit load over two of
+  // them, which store forwarding cannot serve (a stall on every free: half of
+  // add_to_batch()'s samples on sqlite).
   struct Added {
-    bool held;         // false: no room anywhere (the ring cannot be mapped); release the block now
-    bool batch_due;    // call move_batch()
-    bool evicted_one;  // *evicted left the ring to make room: the caller releases it
+    bool held : 1;         // false: no room anywhere (the ring cannot be mapped); release the block now
+    bool batch_due : 1;    // call move_batch()
+    bool evicted_one : 1;  // *evicted left the ring to make room: the caller releases it
   };
+  static_assert(sizeof(Added) == 1);
   // Rarely the batch is full already (threads that share a slot, each between its add and
   // its move_batch()): then `entry` goes straight to the ring, whose oldest may leave to
   // make room (to *evicted).
