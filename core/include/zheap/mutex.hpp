@@ -10,14 +10,14 @@
 // waiter, 2 locked and someone may be sleeping (unlock must wake).
 //
 // While the process has one thread, lock and unlock are plain loads and stores, as glibc's
-// malloc does (SINGLE_THREAD_P): a locked instruction costs about 40 cycles here (16 ns a
-// lock and unlock on the development machine), and the debug allocator takes three such
-// locks per malloc and free. Safe because nothing can contend: glibc clears
-// __libc_single_threaded in pthread_create before the second thread exists, in the thread
-// that creates it (which holds none of our locks then: no zheap code creates threads),
-// and sets it again only in a fork child, which has one thread. A lock taken plainly and
-// released after the process gained threads is released by the exchange, which finds no
-// sleeper or wakes one, as it must.
+// malloc does (SINGLE_THREAD_P): the locked instructions of a lock and unlock cost 16 ns
+// on the development machine, and the debug allocator takes three such locks per malloc
+// and free. Safe because nothing can contend: glibc clears __libc_single_threaded in
+// pthread_create before the second thread exists, in the thread that creates it (which
+// holds none of our locks then: no zheap code creates threads), and never sets it again
+// (glibc 2.36 leaves it clear even in a fork child). A lock taken plainly and released
+// after the process gained threads is released by the exchange, which finds no sleeper
+// or wakes one, as it must.
 #pragma once
 
 #include <atomic>
