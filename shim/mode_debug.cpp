@@ -268,6 +268,9 @@ const Heap* start_debug_heap() noexcept {
     report_mode_unavailable("debug", "cannot reserve address space for its blocks", "libc");
     return nullptr;
   }
+  // Huge pages for the blocks (smp.hpp says why): 0.93 of containers' CPU time, 0.95 of
+  // sqlite's (docs/DEBUG_ALLOCATOR.md, round 14). Where the kernel has none, 4 KiB pages.
+  smp::prefer_huge_pages();
   if (debug_heap == nullptr) debug_heap = new (debug_storage) DebugAllocator(debug_options());
   return &debug_heap_entries;
 }

@@ -77,6 +77,8 @@ void* reserve_largest(std::size_t max_len, std::size_t min_len, std::size_t* len
 
 bool discard_lazily(void* p, std::size_t len) noexcept { return ::madvise(p, len, MADV_FREE) == 0; }
 
+bool advise_huge_pages(void* p, std::size_t len) noexcept { return ::madvise(p, len, MADV_HUGEPAGE) == 0; }
+
 bool uncommit(void* p, std::size_t len) noexcept {
   // Mapping fresh PROT_NONE pages over the range drops the old ones and their commit charge.
   void* q = ::mmap(p, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);

@@ -43,6 +43,10 @@ void* reserve_largest(std::size_t max_len, std::size_t min_len, std::size_t* len
 // Tells the kernel the pages' contents are no longer needed; it may take the memory when
 // it runs short, until the pages are written again (MADV_FREE). False when refused.
 bool discard_lazily(void* p, std::size_t len) noexcept;
+// Asks for transparent huge pages over the range as it is used (MADV_HUGEPAGE; the kernel
+// honours it where /sys/kernel/mm/transparent_hugepage/enabled is "madvise" or "always").
+// False when refused (a kernel without THP).
+bool advise_huge_pages(void* p, std::size_t len) noexcept;
 // Page protection, for guard pages: no access / read-write; read-only, to give back a
 // RELRO page its protection after the shim rebinds a call slot in it (plt_binding.cpp).
 bool protect_none(void* p, std::size_t len) noexcept;

@@ -1086,6 +1086,12 @@ void* reallocate(void* ptr, std::size_t size) noexcept {
   return moved;
 }
 
+bool prefer_huge_pages() noexcept {
+  const std::uintptr_t begin = range_begin();
+  if (begin == 0) return false;
+  return os::advise_huge_pages(reinterpret_cast<void*>(begin), range_end() - begin);
+}
+
 std::uintptr_t range_begin() noexcept { return reserve_begin.load(std::memory_order_relaxed); }
 std::uintptr_t range_end() noexcept { return reserve_end.load(std::memory_order_relaxed); }
 

@@ -34,6 +34,14 @@ bool resize_in_place(void* ptr, std::size_t new_size) noexcept;
 // when out of memory. size > 0. Alignment 16.
 void* reallocate(void* ptr, std::size_t size) noexcept;
 
+// Asks the kernel to back the reserve with transparent huge pages as it is used
+// (os::advise_huge_pages). For the shim's debug mode: its blocks carry a record and
+// redzones, and its quarantine keeps 16 MiB of freed blocks resident, so the heap a
+// program walks is 2-3x what it is under glibc, over more 4 KiB pages than the TLB
+// covers. Not for smp mode, whose peak RSS it would raise (a huge page is resident
+// whole). After start(); false before it, or when the kernel refuses.
+bool prefer_huge_pages() noexcept;
+
 // Every block comes from [range_begin(), range_end()); both 0 before start().
 std::uintptr_t range_begin() noexcept;
 std::uintptr_t range_end() noexcept;
