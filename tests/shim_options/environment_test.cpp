@@ -169,7 +169,8 @@ TEST_F(Environment, UnknownNameInOptionsVariable) {
   EXPECT_EQ(options.limit, 1024u);
   ASSERT_THAT(lines, ElementsAre(
       "zheap: ZHEAP_OPTIONS item \"colour=blue\" names no option (accepted names: allocator, arena_limit, "
-      "limit, bind_plt, fail_at, stats, stats_file, log, on_error, quarantine, stack_depth, redzone, guard, report, report_format, suppressions, leak_exitcode, show_reachable); ignoring it"));
+      "limit, bind_plt, fail_at, stats, stats_file, log, on_error, quarantine, stack_depth, redzone, guard, "
+      "huge_pages, report, report_format, suppressions, leak_exitcode, show_reachable); ignoring it"));
 }
 
 TEST_F(Environment, ItemWithoutEqualsInOptionsVariable) {
