@@ -424,7 +424,8 @@ class MemoLease {
     series.recent_tags[replaced] = 0;
     RecentCapture& entry = series.recent[replaced];
     std::size_t words = 0;
-    const auto check = [&](std::uintptr_t address, std::uintptr_t value) {
+    // Records one word a later lookup compares; false when the entry cannot hold it.
+    const auto keep_word = [&](std::uintptr_t address, std::uintptr_t value) {
       if (words == kRecentCaptureWords || address - site.stack_pointer > UINT32_MAX) return false;
       entry.offset[words] = static_cast<std::uint32_t>(address - site.stack_pointer);
       entry.expected[words] = value;
@@ -438,14 +439,14 @@ class MemoLease {
       if ((step.cfa_and_flag & kCfaFromRbp) != 0) {
         if (rbp_loaded_from == 0) {
           rbp_matters = true;
-        } else if (!check(rbp_loaded_from, step.rbp)) {
+        } else if (!keep_word(rbp_loaded_from, step.rbp)) {
           return;
         }
       }
       if (step.cfa_and_flag == 0) break;  // the stack's end (the last step)
       if (step.rbp_saved_at != 0) rbp_loaded_from = step.rbp_saved_at;
       const std::uintptr_t read = i + 1 < step_count ? steps[i + 1].pc : (count == max ? frames[count - 1] : 0);
-      if (!check((step.cfa_and_flag & ~kCfaFromRbp) - 8, read)) return;
+      if (!keep_word((step.cfa_and_flag & ~kCfaFromRbp) - 8, read)) return;
     }
     entry.pc = site.return_address;
     entry.sp = site.stack_pointer;
@@ -485,7 +486,7 @@ StackId recent_capture_id(const CallSite& site, std::size_t max, CaptureSeries s
   StackMemo& memo = memos[slot];
   SelfLease lease;
   if (!lease.take(memo.busy) || memo.generation != frame_rule_cache().generation()) return kNoStack;
-  SeriesMemo& recent = memo.series[static_cast<std::size_t>(series)];
+  const SeriesMemo& recent = memo.series[static_cast<std::size_t>(series)];
   if (recent.ids_from != stacks.serial()) return kNoStack;
   for (std::uint32_t matches = recent_captures_tagged(recent, recent_capture_tag(site.return_address, site.stack_pointer));
        matches != 0; matches &= matches - 1) {
